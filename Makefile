@@ -1,0 +1,97 @@
+# edgemcp: `make run` starts it, `make test` checks it. `make setup` installs what both need
+# (safe to run again: each step is skipped when its output is up to date).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+MICROPY_DIR ?= build/micropython
+UNIX_BUILD  ?= build/unix
+DEVICE      := $(UNIX_BUILD)/micropython-edgemcp
+VENV        := .venv
+PY          := $(VENV)/bin/python
+NODE_DIR    := build/node
+EDGEMCP_MODELS ?= $(abspath ../shared/models)
+export EDGEMCP_MODELS
+
+# Debian packages the build and the tests use.
+APT_PACKAGES := dpkg-dev gcc make libffi-dev libmbedtls-dev pkgconf python3-venv mosquitto \
+	clang libclang-rt-14-dev
+# npm tools, pinned (Node 22 comes from the npm package `node`).
+NPM_PACKAGES := node@22.23.3 @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/conformance@0.1.16
+
+FIRMWARE_SRC := $(shell find firmware boards/unix cmodules -type f \( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.mk' \) 2>/dev/null)
+
+.PHONY: help setup apt micropython device venv node run test bench firmware flash fuzz clean
+
+help:
+	@echo "make run    - a virtual device behind the bridge, ready for MCP clients"
+	@echo "make test   - the whole test suite (sets up what it needs first)"
+	@echo "make bench  - benchmarks; tables on stdout, JSON under build/bench/"
+	@echo "make setup  - install and build everything the two need"
+	@echo "make firmware BOARD=EDGEMCP_S3 MICROPY_DIR=... - the ESP32-S3 image (needs ESP-IDF)"
+
+setup: apt micropython device venv node
+
+apt: build/.stamp-apt
+build/.stamp-apt: Makefile
+	@mkdir -p build
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if ! command -v npm >/dev/null; then missing="$$missing npm"; fi; \
+	if [ -n "$$missing" ]; then echo "apt: installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	@touch $@
+
+micropython: $(MICROPY_DIR)/py/mpconfig.h
+$(MICROPY_DIR)/py/mpconfig.h: | build/.stamp-apt
+	bash scripts/fetch-micropython.sh $(MICROPY_DIR)
+
+$(MICROPY_DIR)/mpy-cross/build/mpy-cross: $(MICROPY_DIR)/py/mpconfig.h
+	$(MAKE) -C $(MICROPY_DIR)/mpy-cross -j2 >/dev/null
+
+device: $(DEVICE)
+$(DEVICE): $(MICROPY_DIR)/mpy-cross/build/mpy-cross $(FIRMWARE_SRC)
+	$(MAKE) -C $(MICROPY_DIR)/ports/unix -j2 VARIANT_DIR=$(abspath boards/unix) \
+		BUILD=$(abspath $(UNIX_BUILD)) PROG=micropython-edgemcp \
+		USER_C_MODULES=$(abspath cmodules) >$(UNIX_BUILD).log 2>&1 \
+		|| { tail -40 $(UNIX_BUILD).log; exit 1; }
+	@touch $@
+	@echo "built $@"
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: host/pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e 'host[test]'
+	@touch $@
+
+node: $(NODE_DIR)/.stamp
+$(NODE_DIR)/.stamp: Makefile | build/.stamp-apt
+	mkdir -p $(NODE_DIR)
+	[ -f $(NODE_DIR)/package.json ] || echo '{"private": true}' > $(NODE_DIR)/package.json
+	cd $(NODE_DIR) && npm install --no-audit --no-fund --loglevel=error $(NPM_PACKAGES)
+	@touch $@
+
+run: setup
+	$(VENV)/bin/edgemcp run
+
+test: setup
+	$(VENV)/bin/pytest -q tests
+
+bench: setup
+	@mkdir -p build/bench
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+fuzz: setup
+	$(MAKE) -C cmodules/tflite/fuzz run
+
+# The ESP32-S3 image (ESP-IDF installed by the user; see the README).
+BOARD ?= EDGEMCP_S3
+firmware:
+	@test -n "$$IDF_PATH" || { echo "firmware: IDF_PATH is not set: install ESP-IDF v5.2+ and run 'source \$$IDF_PATH/export.sh'"; exit 1; }
+	@command -v idf.py >/dev/null || { echo "firmware: idf.py not on PATH: run 'source \$$IDF_PATH/export.sh'"; exit 1; }
+	@test -f $(MICROPY_DIR)/ports/esp32/Makefile || { echo "firmware: no MicroPython tree at MICROPY_DIR=$(MICROPY_DIR) (run 'make micropython' or pass MICROPY_DIR=...)"; exit 1; }
+	$(MAKE) -C $(MICROPY_DIR)/mpy-cross
+	$(MAKE) -C $(MICROPY_DIR)/ports/esp32 BOARD_DIR=$(abspath boards/$(BOARD)) \
+		BUILD=$(abspath build/$(BOARD)) USER_C_MODULES=$(abspath cmodules/micropython.cmake)
+	@echo "image: build/$(BOARD)/firmware.bin  (flash it with: edgemcp flash build/$(BOARD)/firmware.bin --port PORT)"
+
+clean:
+	rm -rf $(UNIX_BUILD) build/bench

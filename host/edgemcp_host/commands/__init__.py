@@ -1,0 +1,1 @@
+"""One module per `edgemcp` subcommand (see edgemcp_host.cli)."""
