@@ -1,0 +1,20 @@
+# edgemcp on the device: an MCP server for the board's tools.
+# Public API for device tools: tool, resource, prompt, ToolError, log, run.
+from .registry import tool, resource, prompt, ToolError
+from .logs import log
+
+VERSION = "0.1.0"
+
+
+def run(config=None):
+    """Run the device app; config None loads /edgemcp.json (defaults without it)."""
+    from . import app
+    app.run(config)
+
+
+def main():
+    # The start-up entry (main.py, `-m edgemcp`): Ctrl-C ends the app quietly, for the REPL.
+    try:
+        run()
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,59 @@
+# The device app: loads the configuration, declares the built-in tools, and runs the links
+# on one asyncio loop until the host closes the console, Ctrl-C, or a reset is asked for.
+import asyncio
+from . import server, config, logs
+
+cfg = dict(config.DEFAULTS)
+_stop = None
+_reset = False
+
+
+def stop(reset=False):
+    global _reset
+    _reset = _reset or reset
+    if _stop:
+        _stop.set()
+
+
+async def _until_done(coro):
+    try:
+        await coro
+    finally:
+        stop()
+
+
+async def _main():
+    global _stop
+    _stop = asyncio.Event()
+    from . import serial_link
+    asyncio.create_task(_until_done(serial_link.serve(cfg["max_line"])))
+    await _stop.wait()
+    if _reset:
+        await asyncio.sleep_ms(50)  # let the reply that asked for the reset go out
+
+
+def run(config_dict=None, config_path=config.PATH):
+    global _reset
+    problem = None
+    if config_dict is None:
+        config_dict, problem = config.load(config_path)
+    cfg.clear()
+    cfg.update(config.DEFAULTS)
+    cfg.update(config_dict)
+    from . import VERSION
+    server.settings.update(name=cfg["name"], version=VERSION, page_bytes=cfg["page_bytes"],
+                           max_message=cfg["max_line"])
+    logs.size = cfg["log_records"]
+    from . import builtin  # noqa: F401  (declares the built-in tools)
+    if cfg.get("test_tools"):
+        from . import testtools  # noqa: F401
+    if problem:
+        logs.log("warning", problem)
+    _reset = False
+    try:
+        asyncio.run(_main())
+    finally:
+        asyncio.new_event_loop()
+    if _reset:
+        import machine
+        machine.soft_reset()

@@ -1,0 +1,43 @@
+# The device configuration: /edgemcp.json on the device filesystem, over built-in defaults,
+# so a device with no file works.
+import json
+
+PATH = "/edgemcp.json"
+DEFAULTS = {
+    "name": "edgemcp",
+    "max_line": 16384,  # bytes in one serial line (one JSON-RPC message)
+    "page_bytes": 4096,  # budget of one tools/list (resources/list, prompts/list) page
+    "log_records": 16,  # records kept for device://log
+    "models_dir": "/models",
+    "test_tools": False,  # the echo/slow/fail fixture tools for tests and clients' conformance runs
+}
+_SECRET = ("password", "secret", "token", "psk", "key")
+
+
+def load(path=PATH):
+    """-> (config dict, problem or None). A missing file is not a problem; a bad one is
+    reported and the defaults are used."""
+    cfg = dict(DEFAULTS)
+    try:
+        with open(path) as f:
+            user = json.load(f)
+    except OSError:
+        return cfg, None
+    except ValueError as e:
+        return cfg, "%s is not valid JSON (%s): using defaults" % (path, e)
+    if not isinstance(user, dict):
+        return cfg, "%s must hold a JSON object: using defaults" % path
+    cfg.update(user)
+    return cfg, None
+
+
+def redacted(v):
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            lk = k.lower()
+            out[k] = "***" if any(w in lk for w in _SECRET) and x not in (None, "") else redacted(x)
+        return out
+    if isinstance(v, list):
+        return [redacted(x) for x in v]
+    return v

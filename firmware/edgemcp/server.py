@@ -1,0 +1,401 @@
+# The device's MCP server: JSON-RPC 2.0 parsing and checking, the initialize handshake and the
+# MCP methods, for any number of sessions (one per client and link: serial, MQTT).
+import json
+import asyncio
+from . import registry, schema
+
+VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
+LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+RESOURCE_NOT_FOUND = -32002
+
+# Set by the app from the config before any session opens.
+settings = {"name": "edgemcp", "version": "0", "page_bytes": 4096, "max_message": 16384,
+            "instructions": None}
+sessions = []
+
+
+class RpcError(Exception):
+    def __init__(self, code, message, data=None):
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class Session:
+    # One MCP client on one link. `write(b)` sends one serialized message, without framing.
+    def __init__(self, write):
+        self.write = write
+        self.ready = False
+        self.version = None
+        self.level = 1  # index in LEVELS: "info" until the client sets one
+        self.subs = set()
+        self.tasks = {}  # request id -> running async tool task
+
+
+def open_session(write):
+    s = Session(write)
+    sessions.append(s)
+    return s
+
+
+def close_session(s):
+    for t in s.tasks.values():
+        t.cancel()
+    s.tasks.clear()
+    if s in sessions:
+        sessions.remove(s)
+
+
+def send(s, msg):
+    try:
+        b = json.dumps(msg, separators=(",", ":"))
+    except (TypeError, ValueError) as e:  # a handler returned something JSON cannot carry
+        b = None
+        err = "result not serializable: %s" % e
+    else:
+        err = "message of %d bytes exceeds max_message" % len(b) if len(b) > settings["max_message"] else None
+    if err:
+        if "id" not in msg:
+            return
+        b = json.dumps({"jsonrpc": "2.0", "id": msg["id"], "error": {"code": INTERNAL_ERROR, "message": err}})
+    s.write(b)
+
+
+def reply(s, rid, result):
+    send(s, {"jsonrpc": "2.0", "id": rid, "result": result})
+
+
+def error(s, rid, code, message, data=None):
+    e = {"code": code, "message": message}
+    if data is not None:
+        e["data"] = data
+    send(s, {"jsonrpc": "2.0", "id": rid, "error": e})
+
+
+def notify(s, method, params):
+    send(s, {"jsonrpc": "2.0", "method": method, "params": params})
+
+
+def broadcast(method, params):
+    for s in sessions:
+        if s.ready:
+            notify(s, method, params)
+
+
+def receive(s, buf):
+    """Handle one raw message (bytes or memoryview) from session s."""
+    try:
+        msg = json.loads(buf)
+    except (ValueError, UnicodeError):
+        error(s, None, PARSE_ERROR, "parse error: not UTF-8 JSON")
+        return
+    if not isinstance(msg, dict):
+        error(s, None, INVALID_REQUEST, "batches are not supported" if isinstance(msg, list) else "not a JSON-RPC object")
+        return
+    rid = msg.get("id")
+    has_id = "id" in msg
+    if has_id and (isinstance(rid, bool) or not isinstance(rid, (str, int))):
+        error(s, None, INVALID_REQUEST, "id must be a string or an integer")
+        return
+    if msg.get("jsonrpc") != "2.0":
+        error(s, rid, INVALID_REQUEST, 'jsonrpc must be "2.0"')
+        return
+    method = msg.get("method")
+    if method is None:
+        if has_id and ("result" in msg or "error" in msg):
+            return  # a response: this server sends no requests, so nothing waits for it
+        error(s, rid, INVALID_REQUEST, "method missing")
+        return
+    if not isinstance(method, str):
+        error(s, rid, INVALID_REQUEST, "method must be a string")
+        return
+    params = msg.get("params")
+    if params is None:
+        params = {}
+    elif not isinstance(params, dict):
+        if has_id:
+            error(s, rid, INVALID_PARAMS if isinstance(params, list) else INVALID_REQUEST, "params must be an object")
+        return
+    if not has_id:
+        h = NOTIFICATIONS.get(method)
+        if h:
+            h(s, params)
+        return
+    h = METHODS.get(method)
+    if h is None:
+        error(s, rid, METHOD_NOT_FOUND, "method not found: " + method)
+        return
+    if not s.ready and method not in ("initialize", "ping"):
+        error(s, rid, INVALID_REQUEST, "not initialized: send initialize first")
+        return
+    try:
+        r = h(s, rid, params)
+    except RpcError as e:
+        error(s, rid, e.code, e.message, e.data)
+    except Exception as e:  # a bug must not take the device down
+        error(s, rid, INTERNAL_ERROR, "internal error: %r" % e)
+    else:
+        if r is not _PENDING:
+            reply(s, rid, r)
+
+
+_PENDING = object()  # the reply is sent later by a task
+
+
+def _str_param(p, key):
+    v = p.get(key)
+    if not isinstance(v, str):
+        raise RpcError(INVALID_PARAMS, "params.%s must be a string" % key)
+    return v
+
+
+def _initialize(s, rid, p):
+    v = p.get("protocolVersion")
+    if not isinstance(v, str):
+        raise RpcError(INVALID_PARAMS, "params.protocolVersion must be a string")
+    s.version = v if v in VERSIONS else VERSIONS[0]
+    s.ready = True
+    r = {
+        "protocolVersion": s.version,
+        "capabilities": {
+            "tools": {"listChanged": True},
+            "resources": {"subscribe": True, "listChanged": True},
+            "prompts": {"listChanged": True},
+            "logging": {},
+        },
+        "serverInfo": {"name": settings["name"], "version": settings["version"]},
+    }
+    if settings["instructions"]:
+        r["instructions"] = settings["instructions"]
+    return r
+
+
+def _page(items, p, key):
+    # One page of descriptors whose JSON stays within the page byte budget; cursor = next index.
+    c = p.get("cursor")
+    start = 0
+    if c is not None:
+        try:
+            start = int(c)
+        except (TypeError, ValueError):
+            raise RpcError(INVALID_PARAMS, "invalid cursor")
+        if not 0 <= start <= len(items):
+            raise RpcError(INVALID_PARAMS, "invalid cursor")
+    budget = settings["page_bytes"] - 80  # envelope, id and cursor
+    out = []
+    i = start
+    while i < len(items):
+        n = len(json.dumps(items[i])) + 1
+        if out and n > budget:
+            break
+        budget -= n
+        out.append(items[i])
+        i += 1
+    r = {key: out}
+    if i < len(items):
+        r["nextCursor"] = str(i)
+    return r
+
+
+def _tools_list(s, rid, p):
+    return _page([t[0] for t in registry.TOOLS], p, "tools")
+
+
+class Context:
+    # Given to tool handlers declared with ctx=True.
+    def __init__(self, s, rid, token):
+        self.session = s
+        self.request_id = rid
+        self.token = token
+
+    def progress(self, done, total=None, message=None):
+        if self.token is None:
+            return
+        p = {"progressToken": self.token, "progress": done}
+        if total is not None:
+            p["total"] = total
+        if message:
+            p["message"] = message
+        notify(self.session, "notifications/progress", p)
+
+    def log(self, level, data):
+        from .logs import log
+        log(level, data)
+
+
+def tool_result(v):
+    if isinstance(v, str):
+        return {"content": [{"type": "text", "text": v}]}
+    if isinstance(v, dict):
+        return {"content": [{"type": "text", "text": json.dumps(v)}], "structuredContent": v}
+    if isinstance(v, list):
+        return {"content": v}
+    if v is None:
+        return {"content": []}
+    return {"content": [{"type": "text", "text": str(v)}]}
+
+
+def _failed(msg):
+    return {"content": [{"type": "text", "text": msg}], "isError": True}
+
+
+def _tools_call(s, rid, p):
+    name = _str_param(p, "name")
+    t = registry.find_tool(name)
+    if t is None:
+        return _failed("unknown tool: " + name)
+    args = p.get("arguments")
+    if args is None:
+        args = {}
+    err = schema.check(t[0]["inputSchema"], args)
+    if err:
+        return _failed("invalid arguments: " + err)
+    meta = p.get("_meta")
+    token = meta.get("progressToken") if isinstance(meta, dict) else None
+    try:
+        r = t[1](Context(s, rid, token), **args) if t[2] else t[1](**args)
+    except ToolError as e:
+        return _failed(str(e))
+    except Exception as e:
+        return _failed("%s failed: %r" % (name, e))
+    if hasattr(r, "send"):  # a coroutine: run it as a task so the link keeps serving
+        s.tasks[rid] = asyncio.create_task(_finish(s, rid, name, r))
+        return _PENDING
+    return tool_result(r)
+
+
+async def _finish(s, rid, name, coro):
+    try:
+        r = tool_result(await coro)
+    except asyncio.CancelledError:
+        return  # cancelled by the client: no reply
+    except ToolError as e:
+        r = _failed(str(e))
+    except Exception as e:
+        r = _failed("%s failed: %r" % (name, e))
+    finally:
+        s.tasks.pop(rid, None)
+    reply(s, rid, r)
+
+
+def _cancelled(s, p):
+    t = s.tasks.pop(p.get("requestId"), None)
+    if t:
+        t.cancel()
+
+
+def _resources_list(s, rid, p):
+    return _page([r[0] for r in registry.RESOURCES.values()], p, "resources")
+
+
+def _templates_list(s, rid, p):
+    return _page([t[0] for t in registry.TEMPLATES], p, "resourceTemplates")
+
+
+def _resources_read(s, rid, p):
+    uri = _str_param(p, "uri")
+    r = registry.find_resource(uri)
+    if r is None:
+        raise RpcError(RESOURCE_NOT_FOUND, "resource not found: " + uri, {"uri": uri})
+    d, fn, kw = r
+    try:
+        v = fn(**kw)
+    except KeyError:  # a template variable that names nothing
+        raise RpcError(RESOURCE_NOT_FOUND, "resource not found: " + uri, {"uri": uri})
+    c = {"uri": uri, "mimeType": d["mimeType"]}
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        import binascii
+        c["blob"] = binascii.b2a_base64(v, newline=False).decode()
+    elif isinstance(v, str):
+        c["text"] = v
+    else:
+        c["text"] = json.dumps(v)
+    return {"contents": [c]}
+
+
+def _subscribe(s, rid, p):
+    uri = _str_param(p, "uri")
+    if registry.find_resource(uri) is None:
+        raise RpcError(RESOURCE_NOT_FOUND, "resource not found: " + uri, {"uri": uri})
+    s.subs.add(uri)
+    return {}
+
+
+def _unsubscribe(s, rid, p):
+    s.subs.discard(_str_param(p, "uri"))
+    return {}
+
+
+def notify_resource_updated(uri):
+    for s in sessions:
+        if uri in s.subs:
+            notify(s, "notifications/resources/updated", {"uri": uri})
+
+
+def notify_list_changed(kind):
+    # kind: "tools", "resources" or "prompts"
+    broadcast("notifications/%s/list_changed" % kind, {})
+
+
+def _prompts_list(s, rid, p):
+    return _page([v[0] for v in registry.PROMPTS.values()], p, "prompts")
+
+
+def _prompts_get(s, rid, p):
+    name = _str_param(p, "name")
+    pr = registry.PROMPTS.get(name)
+    if pr is None:
+        raise RpcError(INVALID_PARAMS, "unknown prompt: " + name)
+    args = p.get("arguments") or {}
+    if not isinstance(args, dict):
+        raise RpcError(INVALID_PARAMS, "params.arguments must be an object")
+    for a in pr[0]["arguments"]:
+        if a.get("required") and a["name"] not in args:
+            raise RpcError(INVALID_PARAMS, "missing argument: " + a["name"])
+    known = [a["name"] for a in pr[0]["arguments"]]
+    for k, v in args.items():
+        if k not in known or not isinstance(v, str):
+            raise RpcError(INVALID_PARAMS, "bad argument: " + k)
+    v = pr[1](**args)
+    if isinstance(v, str):
+        v = [{"role": "user", "content": {"type": "text", "text": v}}]
+    return {"description": pr[0]["description"], "messages": v}
+
+
+def _set_level(s, rid, p):
+    lv = p.get("level")
+    if lv not in LEVELS:
+        raise RpcError(INVALID_PARAMS, "level must be one of " + ", ".join(LEVELS))
+    s.level = LEVELS.index(lv)
+    return {}
+
+
+def _ping(s, rid, p):
+    return {}
+
+
+ToolError = registry.ToolError
+
+METHODS = {
+    "initialize": _initialize,
+    "ping": _ping,
+    "tools/list": _tools_list,
+    "tools/call": _tools_call,
+    "resources/list": _resources_list,
+    "resources/read": _resources_read,
+    "resources/templates/list": _templates_list,
+    "resources/subscribe": _subscribe,
+    "resources/unsubscribe": _unsubscribe,
+    "prompts/list": _prompts_list,
+    "prompts/get": _prompts_get,
+    "logging/setLevel": _set_level,
+}
+
+# notifications/initialized needs nothing: the session is ready once initialize is answered.
+NOTIFICATIONS = {"notifications/cancelled": _cancelled}

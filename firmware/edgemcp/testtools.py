@@ -1,0 +1,30 @@
+# Fixture tools for tests and protocol conformance runs; loaded only with "test_tools": true.
+import asyncio
+from .registry import tool, ToolError
+from .logs import log
+
+
+@tool("Echo the text back.", {"text": {"type": "string"}})
+def echo(text):
+    return text
+
+
+@tool("Work for `seconds`, reporting progress `steps` times; cancellable.",
+      {"seconds": {"type": "number", "minimum": 0, "maximum": 60},
+       "steps": {"type": "integer", "minimum": 1, "maximum": 100, "default": 5}}, ctx=True)
+async def slow(ctx, seconds, steps=5):
+    for i in range(steps):
+        await asyncio.sleep(seconds / steps)
+        ctx.progress(i + 1, steps, "step %d of %d" % (i + 1, steps))
+    return {"slept": seconds, "steps": steps}
+
+
+@tool("Always fails with a tool error (and logs it).", {"message": {"type": "string", "default": "failed on purpose"}})
+def fail(message="failed on purpose"):
+    log("error", message, "testtools")
+    raise ToolError(message)
+
+
+@tool("Add two numbers.", {"a": {"type": "number"}, "b": {"type": "number"}})
+def add(a, b):
+    return {"sum": a + b}
