@@ -18,6 +18,7 @@ def log(level, data, logger="edgemcp"):
     for s in server.sessions:
         if s.ready and n >= s.level:
             server.notify(s, "notifications/message", {"level": level, "logger": logger, "data": data})
+    server.notify_resource_updated("device://log")
 
 
 def records():

@@ -3,8 +3,30 @@
 # the maximum is dropped whole and answered -32600. A raw Ctrl-C (0x03, never part of a JSON
 # text) leaves the app for the REPL.
 import sys
+import select
 import asyncio
 from . import server
+
+_stdin = sys.stdin.buffer
+try:
+    from vboard import console_readinto as _readinto  # the unix build: one read(2)
+except ImportError:
+    _poll = select.poll()
+    _poll.register(_stdin, select.POLLIN)
+    _one = bytearray(1)
+
+    def _readinto(mv):
+        # A board's console read blocks until it has every byte asked for: take what is there.
+        k = 0
+        while k < len(mv) and _poll.poll(0):
+            _stdin.readinto(_one)
+            mv[k] = _one[0]
+            k += 1
+        return k
+
+
+def _readable():
+    yield asyncio.core._io_queue.queue_read(_stdin)
 
 
 async def serve(max_line):
@@ -17,7 +39,6 @@ async def serve(max_line):
         out.write(b"\n")
 
     s = server.open_session(write)
-    inp = asyncio.StreamReader(sys.stdin.buffer)
     n = 0  # bytes held in buf
     overlong = False  # dropping the rest of a line that was too long
     try:
@@ -25,7 +46,8 @@ async def serve(max_line):
             if n == len(buf):  # full and no newline: drop what we have, keep dropping to the newline
                 overlong = True
                 n = 0
-            k = await inp.readinto(mv[n:])
+            await _readable()
+            k = _readinto(mv[n:])
             if not k:
                 return  # end of input: the host closed the link
             if buf.find(b"\x03", n, n + k) >= 0:
