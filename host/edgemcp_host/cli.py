@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order `edgemcp --help` lists them.
-COMMANDS = []
+COMMANDS = ["bridge", "run", "devices", "call"]
 
 
 def build_parser():

@@ -1,0 +1,434 @@
+"""The MCP side of the bridge: serial devices served to MCP clients with the official `mcp` SDK's
+low-level Server, over stdio or Streamable HTTP (both eras the SDK serves: the 2025-11-25
+initialize handshake and the stateless 2026-07-28 revision).
+
+Namespace (one rule for every endpoint):
+
+- the aggregated endpoint (`/mcp`, or stdio without --device) shows every device:
+  tool `T` of device `D` is `D.T`, prompt `P` is `D.P`, resource `U` is `edgemcp://D/U`
+  (the device's URI kept whole after the device segment, templates alike), and resource
+  names are `D.name`. Names longer than 64 characters are left out (and logged).
+- a per-device endpoint (`/mcp/D`, or stdio with --device D) shows the device's own names.
+
+Notifications: the device's progress goes to the request that asked for it; its log messages,
+list-changed and resource-updated notifications go to every client (handshake-era clients on
+their standalone channel; 2026-07-28 clients get list-changed/updated on `subscriptions/listen`
+and log messages on their requests in flight, as that revision asks). A client's cancellation
+(or a dropped 2026-07-28 request, or the end of a stdio session) cancels the device's work.
+`logging/setLevel` and resource subscriptions are forwarded to the device(s).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import re
+import warnings
+
+import mcp_types as types
+from mcp.server.caching import CACHEABLE_METHODS, CacheHint
+from mcp.server.lowlevel.server import NotificationOptions, Server
+from mcp.server.subscriptions import (InMemorySubscriptionBus, ListenHandler, PromptsListChanged,
+                                      ResourcesListChanged, ResourceUpdated, ToolsListChanged)
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from . import __version__
+from .serial_link import DeviceError, LinkError
+
+# Logging, client progress and roots are deprecated in 2026-07-28 but still part of 2025-11-25,
+# which the devices speak: the bridge serves them on purpose.
+warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
+
+log = logging.getLogger("edgemcp.bridge")
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_./-]{1,64}$")
+URI_PREFIX = "edgemcp://"
+INVALID_PARAMS = -32602
+RESOURCE_NOT_FOUND = -32002
+
+
+def _mcp_error(e):
+    if isinstance(e, DeviceError):
+        return MCPError(code=e.code, message=e.message, data=e.data)
+    return MCPError(code=e.code, message=str(e))
+
+
+class View:
+    """The names one endpoint shows: every device with prefixes, or one device as it is."""
+
+    def __init__(self, bridge, device=None):
+        self.bridge = bridge
+        self.device = device
+
+    def links(self):
+        if self.device:
+            return [self.bridge.links[self.device]]
+        return list(self.bridge.links.values())
+
+    def name_out(self, link, name):
+        return name if self.device else f"{link.name}.{name}"
+
+    def name_in(self, name, what):
+        if self.device:
+            return self.bridge.links[self.device], name
+        dev, dot, rest = name.partition(".")
+        link = self.bridge.links.get(dev)
+        if not dot or link is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"unknown {what} {name!r}: names are DEVICE.NAME",
+                           data={"devices": list(self.bridge.links)})
+        return link, rest
+
+    def uri_out(self, link, uri):
+        return uri if self.device else f"{URI_PREFIX}{link.name}/{uri}"
+
+    def uri_in(self, uri):
+        if self.device:
+            return self.bridge.links[self.device], uri
+        if uri.startswith(URI_PREFIX):
+            dev, slash, rest = uri[len(URI_PREFIX):].partition("/")
+            link = self.bridge.links.get(dev)
+            if slash and link is not None:
+                return link, rest
+        raise MCPError(code=RESOURCE_NOT_FOUND, message=f"unknown resource {uri!r}: URIs are "
+                       f"{URI_PREFIX}DEVICE/URI", data={"uri": uri})
+
+
+class _Server(Server):
+    # The HTTP session manager builds initialization options with the defaults: announce the
+    # list-changed notifications the bridge sends.
+    def create_initialization_options(self, notification_options=None, *args, **kwargs):
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(prompts_changed=True, resources_changed=True,
+                                                        tools_changed=True), *args, **kwargs)
+
+
+class Bridge:
+    """All device links and the MCP clients connected to them."""
+
+    def __init__(self, links):
+        self.links = {link.name: link for link in links}
+        if len(self.links) != len(links):
+            raise ValueError("two devices have the same name: name them with NAME=PORT")
+        self.sessions = {}  # handshake-era client sessions (ServerSession) -> View
+        self.buses = {}  # View.device (None: aggregated) -> InMemorySubscriptionBus
+        for link in links:
+            link.listeners.append(self._on_device_event)
+
+    async def start(self):
+        await asyncio.gather(*(link.start(wait=False) for link in self.links.values()))
+        results = await asyncio.gather(*(link.wait_ready(link.init_timeout + 5) for link in self.links.values()),
+                                       return_exceptions=True)
+        for link, r in zip(self.links.values(), results):
+            if isinstance(r, Exception):
+                log.warning("device %s not ready yet: %s (still trying)", link.name, r)
+
+    async def stop(self):
+        await asyncio.gather(*(link.stop() for link in self.links.values()))
+
+    # ----- device -> clients
+
+    def _on_device_event(self, link, method, params):
+        asyncio.ensure_future(self._fan_out(link, method, params))
+
+    async def _fan_out(self, link, method, params):
+        if method in ("edgemcp/up", "edgemcp/down"):
+            if method == "edgemcp/down" or params.get("reconnect"):
+                # The device came back (or went away): its tools, resources, prompts may differ.
+                for m in ("notifications/tools/list_changed", "notifications/resources/list_changed",
+                          "notifications/prompts/list_changed"):
+                    await self._fan_out(link, m, {})
+            return
+        event = {"notifications/tools/list_changed": ToolsListChanged(),
+                 "notifications/resources/list_changed": ResourcesListChanged(),
+                 "notifications/prompts/list_changed": PromptsListChanged()}.get(method)
+        for key, bus in list(self.buses.items()):
+            if key not in (None, link.name):
+                continue
+            view = View(self, key)
+            if event is not None:
+                await bus.publish(event)
+            elif method == "notifications/resources/updated" and "uri" in params:
+                await bus.publish(ResourceUpdated(uri=view.uri_out(link, params["uri"])))
+        for session, view in list(self.sessions.items()):
+            if view.device not in (None, link.name):
+                continue
+            p = dict(params)
+            if method == "notifications/resources/updated" and "uri" in p:
+                p["uri"] = view.uri_out(link, p["uri"])
+            elif method == "notifications/message" and not view.device:
+                p["logger"] = f"{link.name}/{p['logger']}" if p.get("logger") else link.name
+            try:
+                await session.send_notification(_notification(method, p))
+            except Exception as e:  # a client that went away; its session is dropped on close
+                log.debug("notification %s to a client failed: %s", method, e)
+
+    def _track(self, ctx, view):
+        session = ctx.session
+        self.sessions[session] = view
+        conn = getattr(session, "_connection", None)  # mcp 2.3: the per-client Connection
+        if conn is not None:
+            conn.exit_stack.callback(self.sessions.pop, session, None)
+
+    # ----- MCP servers
+
+    def server(self, device=None):
+        """A low-level MCP Server for the aggregated view (device=None) or one device."""
+        view = View(self, device)
+        bus = self.buses.setdefault(device, InMemorySubscriptionBus())
+        bridge = self
+
+        def modern(ctx):
+            return ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+        async def call(link, method, params, **kw):
+            try:
+                return await link.request(method, params, **kw)
+            except (LinkError, DeviceError) as e:
+                raise _mcp_error(e) from None
+
+        def done(ctx, result):
+            # 2026-07-28 results carry resultType; the devices speak 2025-11-25.
+            if modern(ctx):
+                result.setdefault("resultType", "complete")
+            return result
+
+        async def list_all(method, key, rename):
+            out = []
+            for link in view.links():
+                if link.state != "up" and not view.device:
+                    continue  # a device that is away has nothing to offer right now
+                try:
+                    items = link.tools if method == "tools/list" else await link.list_all(method, key)
+                except DeviceError as e:
+                    if e.code == -32601:
+                        continue
+                    raise _mcp_error(e) from None
+                except LinkError as e:
+                    raise _mcp_error(e) from None
+                for item in items:
+                    item = rename(link, dict(item))
+                    if item is not None:
+                        out.append(item)
+            return {key: out}
+
+        def rename_named(link, item):
+            item["name"] = view.name_out(link, item["name"])
+            if not NAME_RE.match(item["name"]):
+                log.warning("device %s: %r does not fit the MCP name rules; left out", link.name, item["name"])
+                return None
+            return item
+
+        def rename_resource(link, item):
+            for k in ("uri", "uriTemplate"):
+                if k in item:
+                    item[k] = view.uri_out(link, item[k])
+            if not view.device and item.get("name"):
+                item["name"] = f"{link.name}.{item['name']}"
+            return item
+
+        async def list_tools(ctx, params):
+            if view.device and bridge.links[view.device].state != "up":
+                await call(bridge.links[view.device], "ping", {})  # raises the link's error
+            return done(ctx, await list_all("tools/list", "tools", rename_named))
+
+        async def call_tool(ctx, params):
+            link, name = view.name_in(params.name, "tool")
+            token = ((ctx.params or {}).get("_meta") or {}).get("progressToken")
+            on_progress = on_log = None
+            if token is not None:
+                async def on_progress(p):
+                    await ctx.session.send_progress_notification(
+                        token, p.get("progress", 0), p.get("total"), p.get("message"),
+                        related_request_id=ctx.request_id)
+            if modern(ctx):
+                async def on_log(p):
+                    await ctx.session.send_log_message(p.get("level", "info"), p.get("data"),
+                                                       p.get("logger"), related_request_id=ctx.request_id)
+            return done(ctx, await call(link, "tools/call", {"name": name, "arguments": params.arguments or {}},
+                                        on_progress=on_progress, on_log=on_log))
+
+        async def list_resources(ctx, params):
+            return done(ctx, await list_all("resources/list", "resources", rename_resource))
+
+        async def list_templates(ctx, params):
+            return done(ctx, await list_all("resources/templates/list", "resourceTemplates", rename_resource))
+
+        async def read_resource(ctx, params):
+            link, uri = view.uri_in(params.uri)
+            r = await call(link, "resources/read", {"uri": uri})
+            for c in r.get("contents") or []:
+                if "uri" in c:
+                    c["uri"] = view.uri_out(link, c["uri"])
+            return done(ctx, r)
+
+        async def subscribe(ctx, params):
+            link, uri = view.uri_in(params.uri)
+            await call(link, "resources/subscribe", {"uri": uri})
+            return types.EmptyResult()
+
+        async def unsubscribe(ctx, params):
+            link, uri = view.uri_in(params.uri)
+            await call(link, "resources/unsubscribe", {"uri": uri})
+            return types.EmptyResult()
+
+        async def list_prompts(ctx, params):
+            return done(ctx, await list_all("prompts/list", "prompts", rename_named))
+
+        async def get_prompt(ctx, params):
+            link, name = view.name_in(params.name, "prompt")
+            p = {"name": name}
+            if params.arguments:
+                p["arguments"] = params.arguments
+            return done(ctx, await call(link, "prompts/get", p))
+
+        async def set_level(ctx, params):
+            for link in view.links():
+                if link.state == "up":
+                    await call(link, "logging/setLevel", {"level": params.level})
+            return types.EmptyResult()
+
+        async def initialized(ctx, params):
+            bridge._track(ctx, view)
+
+        names = ", ".join(self.links)
+        server = _Server(
+            f"edgemcp-bridge/{device}" if device else "edgemcp-bridge", version=__version__,
+            instructions=(f"edgemcp device {device} (an ESP32-S3 MicroPython MCP server) behind the edgemcp bridge."
+                          if device else f"edgemcp bridge: devices {names}. Tools and prompts are named "
+                          f"DEVICE.NAME; resources are {URI_PREFIX}DEVICE/URI."),
+            on_list_tools=list_tools, on_call_tool=call_tool,
+            on_list_resources=list_resources, on_list_resource_templates=list_templates,
+            on_read_resource=read_resource, on_subscribe_resource=subscribe, on_unsubscribe_resource=unsubscribe,
+            on_list_prompts=list_prompts, on_get_prompt=get_prompt, on_set_logging_level=set_level,
+            on_subscriptions_listen=ListenHandler(bus),
+            # A device's lists and resources can change at any time: nothing is fresh for long.
+            cache_hints={m: CacheHint(ttl_ms=0, scope="private") for m in CACHEABLE_METHODS},
+        )
+        server.add_notification_handler("notifications/initialized", types.NotificationParams, initialized)
+        return server
+
+
+_NOTIFICATIONS = {
+    "notifications/message": types.LoggingMessageNotification,
+    "notifications/tools/list_changed": types.ToolListChangedNotification,
+    "notifications/resources/list_changed": types.ResourceListChangedNotification,
+    "notifications/prompts/list_changed": types.PromptListChangedNotification,
+    "notifications/resources/updated": types.ResourceUpdatedNotification,
+}
+
+
+def _notification(method, params):
+    cls = _NOTIFICATIONS[method]
+    return cls.model_validate({"method": method, "params": params or None} if params else {"method": method})
+
+
+# ----- transports
+
+async def serve_stdio(bridge, device=None):
+    """Serve one MCP client on this process's stdin/stdout until it leaves."""
+    from mcp.server.stdio import stdio_server
+
+    server = bridge.server(device)
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def http_app(bridge, host="127.0.0.1", port=8765, token=None, allow_hosts=()):
+    """The Starlette app: `/mcp` (all devices), `/mcp/{device}` (one), `/devices` (JSON list).
+    Host and Origin are checked (DNS rebinding), and a bearer token when one is set."""
+    from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+    from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    names = ["127.0.0.1", "localhost", "[::1]"]
+    if host not in LOOPBACK and host not in ("0.0.0.0", "::"):
+        names.append(f"[{host}]" if ":" in host else host)
+    names += list(allow_hosts)
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[f"{h}:{port}" for h in names] + list(names),
+        allowed_origins=[f"{s}://{h}:{port}" for s in ("http", "https") for h in names]
+        + [f"{s}://{h}" for s in ("http", "https") for h in names])
+    managers = []
+    routes = []
+    for device in [None, *bridge.links]:
+        mgr = StreamableHTTPSessionManager(app=bridge.server(device), security_settings=security)
+        managers.append(mgr)
+        routes.append(Route("/mcp" if device is None else f"/mcp/{device}", endpoint=StreamableHTTPASGIApp(mgr)))
+    checker = TransportSecurityMiddleware(security)
+
+    async def devices(request: Request):
+        bad = await checker.validate_request(request)
+        if bad is not None:
+            return bad
+        return JSONResponse({"devices": [link.info() for link in bridge.links.values()]})
+
+    routes.append(Route("/devices", endpoint=devices, methods=["GET"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        async with contextlib.AsyncExitStack() as stack:
+            for mgr in managers:
+                await stack.enter_async_context(mgr.run())
+            yield
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    return BearerAuth(app, token) if token else app
+
+
+class BearerAuth:
+    """ASGI wrapper: every HTTP request must carry `Authorization: Bearer <token>`, else 401."""
+
+    def __init__(self, app, token):
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            got = dict(scope["headers"]).get(b"authorization", b"")
+            scheme, _, value = got.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
+                body = b'{"error":"unauthorized","error_description":"missing or wrong bearer token"}'
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="edgemcp"'),
+                    (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+async def serve_http(bridge, host="127.0.0.1", port=8765, token=None, allow_hosts=(), ready=None):
+    """Serve Streamable HTTP with uvicorn until cancelled. `ready(url)` is called once listening."""
+    import uvicorn
+
+    class _Uvicorn(uvicorn.Server):
+        def capture_signals(self):  # the command owns Ctrl-C (asyncio.run cancels us)
+            return contextlib.nullcontext()
+
+    app = http_app(bridge, host, port, token, allow_hosts)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=2)
+    server = _Uvicorn(config)
+    task = asyncio.ensure_future(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise OSError(f"HTTP server on {host}:{port} did not start")
+            await asyncio.sleep(0.02)
+        if ready:
+            h = f"[{host}]" if ":" in host else host
+            ready(f"http://{h}:{port}/mcp")
+        await task
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(task, 5)

@@ -1,0 +1,107 @@
+"""`edgemcp bridge`: serve serial devices (boards or virtual devices) to MCP clients."""
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+EXAMPLES = """examples:
+  edgemcp bridge --serial virtual --http 127.0.0.1:8765
+      a virtual device on http://127.0.0.1:8765/mcp (all devices) and /mcp/virtual1 (that one)
+  edgemcp bridge --serial /dev/ttyACM0 --serial lab=virtual --stdio
+      a board and a virtual device named "lab" to one MCP client on stdin/stdout
+  edgemcp bridge --serial virtual --stdio --device virtual1
+      only that device, with its own tool names (as an MCP client's command)
+  EDGEMCP_TOKEN=s3cret edgemcp bridge --serial virtual --http 0.0.0.0:8765 --allow-host mybox.lan
+      another interface, asked for explicitly, with a bearer token
+
+names: tools and prompts are DEVICE.NAME on the aggregated endpoint, resources
+edgemcp://DEVICE/URI (the device's URI kept whole); per-device endpoints use the device's names.
+"""
+
+
+def add_device_args(p):
+    p.add_argument("--serial", action="append", metavar="[NAME=]PORT|virtual", default=[],
+                   help="a device: a serial port (a board on USB) or 'virtual' (the unix build on a "
+                        "pseudo-terminal); repeat for more devices. Default name: virtualN or the port's name")
+    p.add_argument("--vdev-root", metavar="DIR",
+                   help="parent folder of the virtual devices' filesystems (DIR/NAME; default build/vdev)")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds a device may take to answer one request (progress restarts it; default 60)")
+
+
+def make_links(args):
+    from ..serial_link import make_link
+    links, virtuals = [], 0
+    for spec in args.serial:
+        name, sep, target = spec.partition("=")
+        if (target if sep else spec) == "virtual":
+            virtuals += 1
+        index = virtuals if (target if sep else spec) == "virtual" else len(links) + 1
+        links.append(make_link(spec, index, vdev_root=args.vdev_root, timeout=args.timeout))
+    return links
+
+
+def parse_hostport(s):
+    host, sep, port = s.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{s!r}: expected HOST:PORT, e.g. 127.0.0.1:8765")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def register(sub):
+    p = sub.add_parser("bridge", help="serve devices to MCP clients over stdio or Streamable HTTP",
+                       description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_device_args(p)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--stdio", action="store_true", help="one MCP client on stdin/stdout (the default)")
+    mode.add_argument("--http", type=parse_hostport, metavar="HOST:PORT",
+                      help="Streamable HTTP on HOST:PORT (endpoints /mcp and /mcp/DEVICE); only loopback "
+                           "addresses unless you name another one here")
+    p.add_argument("--device", metavar="NAME", help="stdio: serve only this device, with its own names")
+    p.add_argument("--token", default=os.environ.get("EDGEMCP_TOKEN"),
+                   help="HTTP: require 'Authorization: Bearer TOKEN' (default: $EDGEMCP_TOKEN)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="HTTP: another Host/Origin name clients use to reach the bridge (DNS-rebinding check)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log the bridge's work on stderr")
+    p.set_defaults(func=run)
+
+
+def setup_logging(verbose):
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+
+
+def run(args):
+    from ..bridge import Bridge, serve_http, serve_stdio
+
+    setup_logging(args.verbose)
+    if not args.serial:
+        print("edgemcp bridge: no devices: add --serial PORT or --serial virtual", file=sys.stderr)
+        return 2
+    links = make_links(args)
+    bridge = Bridge(links)
+    if args.device and args.device not in bridge.links:
+        print(f"edgemcp bridge: no device {args.device!r} (devices: {', '.join(bridge.links)})", file=sys.stderr)
+        return 2
+    if args.device and args.http:
+        print("edgemcp bridge: --device is for --stdio; over HTTP each device has /mcp/NAME", file=sys.stderr)
+        return 2
+
+    async def main():
+        await bridge.start()
+        try:
+            if args.http:
+                host, port = args.http
+
+                def ready(url):
+                    print(f"edgemcp bridge: {url} (devices: " +
+                          ", ".join(f"{url}/{n}" for n in bridge.links) + ")", file=sys.stderr, flush=True)
+                await serve_http(bridge, host, port, args.token, args.allow_host, ready)
+            else:
+                await serve_stdio(bridge, args.device)
+        finally:
+            await bridge.stop()
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,124 @@
+"""`edgemcp call`: call one tool on one device and print the result."""
+import argparse
+import asyncio
+import json
+import os
+import sys
+
+EXAMPLES = """examples:
+  edgemcp call virtual device_info
+  edgemcp call /dev/ttyACM0 echo text=hello
+  edgemcp call virtual1 device_reset confirm=true --bridge http://127.0.0.1:8765
+  edgemcp call http://127.0.0.1:8765/mcp/virtual1 echo --json '{"text": "hi"}'
+
+DEVICE is a serial port, 'virtual' (a fresh virtual device), a device name on the bridge given
+with --bridge, or a bridge endpoint URL. Values are JSON when they parse as JSON (42, true,
+[1,2]) unless the tool's schema says the argument is a string. The exit status is 1 when the
+call fails or the tool reports an error (isError).
+"""
+
+
+def parse_value(raw, prop):
+    if (prop or {}).get("type") == "string":
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def build_args(pairs, json_args, schema):
+    args = {}
+    if json_args:
+        args = json.loads(json_args)
+        if not isinstance(args, dict):
+            raise ValueError("--json must be a JSON object")
+    props = (schema or {}).get("properties") or {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{pair!r}: arguments are key=value")
+        args[key] = parse_value(raw, props.get(key))
+    return args
+
+
+def print_result(r):
+    """r: a tools/call result as a wire dict. Returns the exit status."""
+    for c in r.get("content") or []:
+        if c.get("type") == "text":
+            print(c.get("text", ""))
+        else:
+            print(json.dumps(c))
+    if r.get("structuredContent") is not None and not r.get("content"):
+        print(json.dumps(r["structuredContent"], indent=2))
+    return 1 if r.get("isError") else 0
+
+
+async def call_direct(args):
+    from ..serial_link import DeviceError, LinkError, make_link
+
+    link = make_link(args.device, 1, vdev_root=args.vdev_root, timeout=args.timeout)
+    try:
+        await link.start()
+        schema = next((t.get("inputSchema") for t in link.tools if t.get("name") == args.tool), None)
+        tool_args = build_args(args.args, args.json, schema)
+        r = await link.request("tools/call", {"name": args.tool, "arguments": tool_args})
+    except (DeviceError, LinkError) as e:
+        print(f"edgemcp call: {e}", file=sys.stderr)
+        return 1
+    finally:
+        await link.stop()
+    return print_result(r)
+
+
+async def call_bridge(args, url):
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+    from mcp.shared.exceptions import MCPError
+
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
+    try:
+        async with create_mcp_http_client(headers=headers) as http:
+            async with Client(streamable_http_client(url, http_client=http)) as client:
+                tools = (await client.list_tools()).tools
+                schema = next((t.input_schema for t in tools if t.name == args.tool), None)
+                tool_args = build_args(args.args, args.json, schema)
+                r = await client.call_tool(args.tool, tool_args, read_timeout_seconds=args.timeout)
+    except MCPError as e:
+        print(f"edgemcp call: {e}", file=sys.stderr)
+        return 1
+    except (httpx2.HTTPError, OSError) as e:
+        print(f"edgemcp call: {url}: {e}", file=sys.stderr)
+        return 1
+    return print_result(r.model_dump(by_alias=True, mode="json", exclude_none=True))
+
+
+def register(sub):
+    p = sub.add_parser("call", help="call one tool on a device and print the result",
+                       description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("device", metavar="DEVICE", help="serial port, 'virtual', bridge device name, or endpoint URL")
+    p.add_argument("tool", metavar="TOOL")
+    p.add_argument("args", nargs="*", metavar="key=value", help="tool arguments")
+    p.add_argument("--json", metavar="ARGS", help="tool arguments as a JSON object (key=value pairs override)")
+    p.add_argument("--bridge", metavar="URL", help="the bridge serving DEVICE, e.g. http://127.0.0.1:8765")
+    p.add_argument("--token", default=os.environ.get("EDGEMCP_TOKEN"), help="the bridge's bearer token")
+    p.add_argument("--vdev-root", metavar="DIR", help="virtual device filesystems' parent folder")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the result (default 60)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    if args.device.startswith(("http://", "https://")):
+        url = args.device
+    elif args.bridge:
+        base = args.bridge.rstrip("/")
+        url = f"{base}/{args.device}" if base.endswith("/mcp") else f"{base}/mcp/{args.device}"
+    else:
+        url = None
+    try:
+        return asyncio.run(call_bridge(args, url) if url else call_direct(args))
+    except ValueError as e:
+        print(f"edgemcp call: {e}", file=sys.stderr)
+        return 2

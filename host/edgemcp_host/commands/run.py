@@ -1,0 +1,74 @@
+"""`edgemcp run` (what `make run` starts): a virtual device behind the bridge on
+http://127.0.0.1:8765/mcp, with what an MCP client needs to connect. Ctrl-C stops everything."""
+import argparse
+import asyncio
+import json
+import os
+import sys
+
+from .bridge import parse_hostport, setup_logging
+
+EXAMPLES = """examples:
+  edgemcp run                       (make run)
+  edgemcp run --http 127.0.0.1:9000
+  edgemcp run --serial /dev/ttyACM0 a board instead of the virtual device
+"""
+
+
+def register(sub):
+    p = sub.add_parser("run", help="a virtual device behind the bridge on http://127.0.0.1:8765/mcp",
+                       description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--http", type=parse_hostport, default=("127.0.0.1", 8765), metavar="HOST:PORT",
+                   help="where to serve (default 127.0.0.1:8765)")
+    p.add_argument("--serial", action="append", default=[], metavar="[NAME=]PORT|virtual",
+                   help="devices (default: one virtual device)")
+    p.add_argument("--vdev-root", metavar="DIR", help="virtual device filesystems' parent folder")
+    p.add_argument("--timeout", type=float, default=60.0, help="per-request device timeout in seconds")
+    p.add_argument("--token", default=os.environ.get("EDGEMCP_TOKEN"), help="require this bearer token")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=run)
+
+
+def banner(url, bridge, token):
+    inspector = "build/node/node_modules/.bin/mcp-inspector"
+    lines = [f"edgemcp bridge ready: {url}", ""]
+    for link in bridge.links.values():
+        lines.append(f"device {link.name} ({link.transport.describe()}, {link.state}): {url}/{link.name}")
+        for t in link.tools:
+            desc = (t.get("description") or "").split("\n")[0]
+            lines.append(f"  {link.name}.{t['name']:<24} {desc}")
+    auth = f" --header 'Authorization: Bearer {token}'" if token else ""
+    lines += ["", "MCP Inspector (CLI):",
+              f"  PATH=$PWD/build/node/node_modules/.bin:$PATH {inspector} --cli {url} "
+              f"--transport http --method tools/list{auth}",
+              "", "MCP client configuration:"]
+    entry = {"type": "http", "url": url}
+    if token:
+        entry["headers"] = {"Authorization": f"Bearer {token}"}
+    lines.append(json.dumps({"mcpServers": {"edgemcp": entry}}, indent=2))
+    lines += ["", "Ctrl-C stops the bridge and the devices."]
+    return "\n".join(lines)
+
+
+def run(args):
+    from ..bridge import Bridge, serve_http
+    from .bridge import make_links
+
+    setup_logging(args.verbose)
+    args.serial = args.serial or ["virtual"]
+    bridge = Bridge(make_links(args))
+    host, port = args.http
+
+    async def main():
+        await bridge.start()
+        try:
+            await serve_http(bridge, host, port, args.token,
+                             ready=lambda url: print(banner(url, bridge, args.token), flush=True))
+        finally:
+            await bridge.stop()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+    return 0

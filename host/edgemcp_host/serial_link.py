@@ -1,0 +1,522 @@
+"""One device behind a serial line: a board's USB port (pyserial) or a virtual device (the unix
+build on a pseudo-terminal). The device speaks MCP JSON-RPC, one message per line.
+
+A DeviceLink owns the line: it initializes the device itself, multiplexes requests from many
+clients (ids rewritten to the link's own counter), applies per-request timeouts, routes the
+device's notifications and turns non-JSON lines into log records. When the device goes away
+(reset, port unplugged, process died) every request in flight fails with LinkError, and the
+link reopens the port (respawns a virtual device), initializes again and reports "up" again.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import os
+import pathlib
+import re
+import subprocess
+import tty
+
+from . import __version__, paths
+
+log = logging.getLogger("edgemcp.link")
+
+PROTOCOL_VERSION = "2025-11-25"
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+MAX_LINE = 1 << 20  # a longer line is garbage (no device message is this big): dropped whole
+INTERNAL_ERROR = -32603
+
+
+class LinkError(Exception):
+    """The device could not answer: link down, timeout. Carries a JSON-RPC error code."""
+
+    def __init__(self, message, code=INTERNAL_ERROR):
+        super().__init__(message)
+        self.code = code
+
+
+class DeviceError(Exception):
+    """The device answered with a JSON-RPC error."""
+
+    def __init__(self, error):
+        self.code = error.get("code", INTERNAL_ERROR)
+        self.message = str(error.get("message", "device error"))
+        self.data = error.get("data")
+        super().__init__(self.message)
+
+
+class FdChannel:
+    """Bytes in and out of a non-blocking file descriptor on the asyncio loop: the common path
+    of a USB serial port and a virtual device's pseudo-terminal."""
+
+    def __init__(self, fd, on_data, on_closed):
+        self.fd = fd
+        self._on_data = on_data
+        self._on_closed = on_closed
+        self._out = bytearray()
+        self._closed = False
+        self._loop = asyncio.get_running_loop()
+        os.set_blocking(fd, False)
+        self._loop.add_reader(fd, self._readable)
+
+    def _readable(self):
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError as e:  # EIO: the other end of the pty closed, or the USB port vanished
+            self._close(f"read failed: {e.strerror}")
+            return
+        if not data:
+            self._close("end of file")
+            return
+        self._on_data(data)
+
+    def write(self, data):
+        if self._closed:
+            raise LinkError("link is down")
+        if self._out:
+            self._out += data
+            return
+        try:
+            n = os.write(self.fd, data)
+        except BlockingIOError:
+            n = 0
+        except OSError as e:
+            self._close(f"write failed: {e.strerror}")
+            raise LinkError("link is down") from e
+        if n < len(data):
+            self._out += data[n:]
+            self._loop.add_writer(self.fd, self._writable)
+
+    def _writable(self):
+        try:
+            n = os.write(self.fd, self._out)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self._close(f"write failed: {e.strerror}")
+            return
+        del self._out[:n]
+        if not self._out:
+            self._loop.remove_writer(self.fd)
+
+    def _close(self, why):
+        if self._closed:
+            return
+        self.close()
+        self._on_closed(why)
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        self._loop.remove_reader(self.fd)
+        self._loop.remove_writer(self.fd)
+        self._out.clear()
+
+
+class SerialPort:
+    """A board on a serial port, opened with pyserial."""
+
+    kind = "serial"
+
+    def __init__(self, port):
+        self.port = port
+        self._ser = None
+        self.pid = None
+
+    def describe(self):
+        return self.port
+
+    async def open(self):
+        import serial  # only boards need pyserial at run time
+
+        def _open():
+            return serial.Serial(self.port, 115200, timeout=0, exclusive=True)
+
+        try:
+            self._ser = await asyncio.to_thread(_open)
+        except (serial.SerialException, OSError) as e:
+            raise LinkError(f"cannot open {self.port}: {e}") from e
+        return self._ser.fileno()
+
+    async def close(self):
+        if self._ser is not None:
+            try:
+                self._ser.close()
+            except OSError:
+                pass
+            self._ser = None
+
+
+class VirtualDevice:
+    """The unix build of the firmware (`micropython-edgemcp -m edgemcp`) on a pseudo-terminal in
+    raw mode, so its bytes take the same path as a board's. Each one has its own filesystem
+    root (EDGEMCP_ROOT) and device id (EDGEMCP_DEVICE_ID)."""
+
+    kind = "virtual"
+
+    def __init__(self, name, root, binary=None, extra_env=None):
+        self.name = name
+        self.root = pathlib.Path(root)
+        self.binary = binary
+        self.extra_env = extra_env or {}
+        self.proc = None
+        self._master = None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def describe(self):
+        return f"virtual ({self.root})"
+
+    async def open(self):
+        binary = str(self.binary or paths.device_binary())
+        self.root.mkdir(parents=True, exist_ok=True)
+        master, slave = os.openpty()
+        tty.setraw(slave)  # no echo, no CR/LF translation, no signals from control bytes
+        env = dict(os.environ, EDGEMCP_ROOT=str(self.root), EDGEMCP_DEVICE_ID=self.name, **self.extra_env)
+        try:
+            self.proc = subprocess.Popen(
+                [binary, "-m", "edgemcp"], stdin=slave, stdout=slave, stderr=slave, env=env,
+                cwd=str(self.root), start_new_session=True, close_fds=True)
+        except OSError as e:
+            os.close(master)
+            raise LinkError(f"cannot start virtual device {binary}: {e}") from e
+        finally:
+            os.close(slave)
+        self._master = master
+        return master
+
+    async def close(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    await asyncio.to_thread(self.proc.wait, 3)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    await asyncio.to_thread(self.proc.wait)
+            self.proc = None
+        if self._master is not None:
+            os.close(self._master)
+            self._master = None
+
+
+class _Pending:
+    __slots__ = ("method", "future", "on_progress", "on_log", "deadline_reset", "tasks")
+
+    def __init__(self, method, future, on_progress, on_log):
+        self.method = method
+        self.future = future
+        self.on_progress = on_progress
+        self.on_log = on_log
+        self.deadline_reset = asyncio.Event()
+        self.tasks = []  # forwarded notifications, finished before the result goes back
+
+    def run(self, coro):
+        self.tasks.append(asyncio.ensure_future(coro))
+
+
+class DeviceLink:
+    """A device on a serial line, shared by all clients of the bridge.
+
+    listeners: callables `listener(link, method, params)` for the device's notifications that
+    are for everyone (log messages, list-changed, resource updates) and for the link's own
+    events: "edgemcp/up" (initialized, after a reconnect too), "edgemcp/down".
+    """
+
+    def __init__(self, name, transport, *, timeout=60.0, init_timeout=15.0, retry_interval=1.0):
+        if not NAME_RE.match(name):
+            raise ValueError(f"device name {name!r}: use 1-32 of A-Z a-z 0-9 _ -")
+        self.name = name
+        self.transport = transport
+        self.timeout = timeout
+        self.init_timeout = init_timeout
+        self.retry_interval = retry_interval
+        self.listeners = []
+        self.server_info = {}
+        self.capabilities = {}
+        self.instructions = None
+        self.protocol_version = None
+        self.tools = []  # the device's tool list, refreshed on connect and on list_changed
+        self.state = "down"
+        self.last_error = None
+        self.connects = 0
+        self._ids = itertools.count(1)
+        self._pending = {}
+        self._buf = bytearray()
+        self._chan = None
+        self._ready = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._task = None
+
+    # ----- lifecycle
+
+    async def start(self, wait=True):
+        self._task = asyncio.create_task(self._supervise(), name=f"link-{self.name}")
+        if wait:
+            await self.wait_ready(self.init_timeout + 5)
+
+    async def wait_ready(self, timeout):
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise LinkError(f"device {self.name!r} not ready after {timeout:.0f} s: {self.last_error}") from None
+
+    async def stop(self):
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        self._drop("bridge shutting down")
+        await self.transport.close()
+
+    async def _supervise(self):
+        while True:
+            self._closed.clear()
+            try:
+                fd = await self.transport.open()
+                self._buf.clear()
+                self._chan = FdChannel(fd, self._on_data, self._on_closed)
+                await self._initialize()
+            except (LinkError, DeviceError, OSError) as e:
+                self.last_error = str(e)
+                log.warning("device %s: %s", self.name, e)
+                self._down(str(e))
+                await self.transport.close()
+                await asyncio.sleep(self.retry_interval)
+                continue
+            self.state = "up"
+            self.connects += 1
+            self._ready.set()
+            log.info("device %s up (%s)", self.name, self.transport.describe())
+            self._emit("edgemcp/up", {"reconnect": self.connects > 1})
+            await self._closed.wait()
+            self._down(self.last_error or "link closed")
+            await self.transport.close()
+            await asyncio.sleep(self.retry_interval)
+
+    def _down(self, why):
+        was_up = self.state == "up"
+        self.state = "down"
+        self._ready.clear()
+        if self._chan:
+            self._chan.close()
+            self._chan = None
+        self._drop(f"device {self.name!r} disconnected ({why}); the bridge is reconnecting")
+        if was_up:
+            log.warning("device %s down: %s", self.name, why)
+            self._emit("edgemcp/down", {"reason": why})
+
+    def _drop(self, message):
+        pending, self._pending = self._pending, {}
+        for p in pending.values():
+            if not p.future.done():
+                p.future.set_exception(LinkError(message))
+
+    def _on_closed(self, why):
+        self.last_error = why
+        self._closed.set()
+
+    async def _initialize(self):
+        r = await self._request("initialize", {
+            "protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+            "clientInfo": {"name": "edgemcp-bridge", "version": __version__}}, self.init_timeout)
+        self.protocol_version = r.get("protocolVersion")
+        self.server_info = r.get("serverInfo") or {}
+        self.capabilities = r.get("capabilities") or {}
+        self.instructions = r.get("instructions")
+        self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        self.tools = await self._list_all("tools/list", "tools", self.init_timeout) \
+            if "tools" in self.capabilities else []
+
+    # ----- the wire
+
+    def _send(self, msg):
+        if self._chan is None:
+            raise LinkError(f"device {self.name!r} is not connected; the bridge is reconnecting")
+        # json.dumps escapes every control byte, so a raw 0x03 (the device's "leave to the REPL")
+        # can never go out.
+        self._chan.write(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+
+    def _on_data(self, data):
+        self._buf += data
+        while True:
+            i = self._buf.find(b"\n")
+            if i < 0:
+                if len(self._buf) > MAX_LINE:
+                    self._console(b"<%d bytes without a line end dropped>" % len(self._buf))
+                    self._buf.clear()
+                return
+            line = bytes(self._buf[:i]).rstrip(b"\r")
+            del self._buf[:i + 1]
+            if line:
+                self._on_line(line)
+
+    def _on_line(self, line):
+        msg = None
+        if line[:1] == b"{":
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                msg = None
+        if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0":
+            self._console(line)
+            return
+        if "method" in msg:
+            if "id" in msg:  # the device asked us something: nothing to answer with
+                self._send({"jsonrpc": "2.0", "id": msg["id"],
+                            "error": {"code": -32601, "message": "the bridge serves no requests"}})
+            else:
+                self._on_notification(msg["method"], msg.get("params") or {})
+            return
+        p = self._pending.pop(msg.get("id"), None)
+        if p is None:
+            log.debug("device %s: response for no pending request: %.200s", self.name, line)
+            return
+        if p.future.done():
+            return
+        if "error" in msg and isinstance(msg["error"], dict):
+            p.future.set_exception(DeviceError(msg["error"]))
+        else:
+            p.future.set_result(msg.get("result") or {})
+
+    def _console(self, line):
+        text = line.decode("utf-8", "replace")
+        logging.getLogger(f"edgemcp.device.{self.name}").info("%s", text)
+        self._emit("notifications/message", {"level": "info", "logger": f"{self.name}/console", "data": text})
+
+    def _on_notification(self, method, params):
+        if method == "notifications/progress":
+            p = self._pending.get(params.get("progressToken"))
+            if p is not None:
+                p.deadline_reset.set()
+                if p.on_progress:
+                    p.run(p.on_progress(params))
+            return
+        if method == "notifications/message":
+            for p in list(self._pending.values()):
+                if p.on_log:
+                    p.run(p.on_log(params))
+        elif method == "notifications/tools/list_changed":
+            _spawn(self._refresh_tools())
+            return  # announced once the new list is in
+        self._emit(method, params)
+
+    async def _refresh_tools(self):
+        try:
+            self.tools = await self._list_all("tools/list", "tools", self.timeout)
+        except (LinkError, DeviceError) as e:
+            log.warning("device %s: tools/list after list_changed failed: %s", self.name, e)
+        self._emit("notifications/tools/list_changed", {})
+
+    def _emit(self, method, params):
+        for f in list(self.listeners):
+            try:
+                f(self, method, params)
+            except Exception:
+                log.exception("listener for %s failed", method)
+
+    # ----- requests
+
+    async def _request(self, method, params, timeout, on_progress=None, on_log=None):
+        rid = next(self._ids)
+        if params is None:
+            params = {}
+        if on_progress is not None:
+            params = dict(params, _meta={"progressToken": rid})
+        fut = asyncio.get_running_loop().create_future()
+        p = _Pending(method, fut, on_progress, on_log)
+        self._pending[rid] = p
+        try:
+            self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+            while True:  # each progress notification restarts the clock
+                p.deadline_reset.clear()
+                reset = asyncio.ensure_future(p.deadline_reset.wait())
+                done, _ = await asyncio.wait({fut, reset}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                reset.cancel()
+                if fut in done:
+                    if p.tasks:  # progress and log messages go out before the result
+                        await asyncio.gather(*p.tasks, return_exceptions=True)
+                    return fut.result()
+                if not done:
+                    raise LinkError(f"device {self.name!r} did not answer {method} within {timeout:g} s")
+        except BaseException:
+            # Cancelled by the client, timed out, or the link failed: the device stops the work.
+            if self._pending.pop(rid, None) is not None and self._chan is not None:
+                try:
+                    self._send({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                                "params": {"requestId": rid, "reason": "cancelled by the client"}})
+                except LinkError:
+                    pass
+            if not fut.done():
+                fut.cancel()
+            raise
+
+    async def request(self, method, params=None, *, timeout=None, on_progress=None, on_log=None):
+        """Send one request to the device and return its result. Raises DeviceError (the device's
+        JSON-RPC error) or LinkError (down, timeout)."""
+        if self.state != "up":
+            raise LinkError(f"device {self.name!r} is not connected ({self.last_error}); the bridge is reconnecting")
+        return await self._request(method, params, timeout or self.timeout, on_progress, on_log)
+
+    def notify(self, method, params=None):
+        if self.state == "up":
+            self._send({"jsonrpc": "2.0", "method": method, "params": params or {}})
+
+    async def _list_all(self, method, key, timeout):
+        items, cursor = [], None
+        for _ in range(1000):  # a device that pages forever cannot hang the bridge
+            r = await self._request(method, {"cursor": cursor} if cursor else {}, timeout)
+            items += r.get(key) or []
+            cursor = r.get("nextCursor")
+            if not cursor:
+                return items
+        raise LinkError(f"device {self.name!r}: {method} pages never end")
+
+    async def list_all(self, method, key):
+        if self.state != "up":
+            raise LinkError(f"device {self.name!r} is not connected ({self.last_error}); the bridge is reconnecting")
+        return await self._list_all(method, key, self.timeout)
+
+    def info(self):
+        return {"name": self.name, "state": self.state, "kind": self.transport.kind,
+                "port": self.transport.describe(), "pid": self.transport.pid,
+                "server_info": self.server_info, "protocol_version": self.protocol_version,
+                "tools": [t.get("name") for t in self.tools], "connects": self.connects,
+                "last_error": self.last_error}
+
+
+_tasks = set()
+
+
+def _spawn(coro):
+    t = asyncio.ensure_future(coro)
+    _tasks.add(t)
+    t.add_done_callback(_tasks.discard)
+
+
+def make_link(spec, index, *, vdev_root=None, timeout=60.0, device_bin=None, extra_env=None):
+    """A link from a command-line spec: `[NAME=]virtual` or `[NAME=]PORT`."""
+    name, sep, target = spec.partition("=")
+    if not sep:
+        name, target = "", spec
+    if target == "virtual":
+        name = name or f"virtual{index}"
+        root = pathlib.Path(vdev_root or paths.REPO / "build/vdev") / name
+        transport = VirtualDevice(name, root, device_bin, extra_env)
+    else:
+        name = name or re.sub(r"[^A-Za-z0-9_-]", "_", os.path.basename(target))[:32] or f"board{index}"
+        transport = SerialPort(target)
+    return DeviceLink(name, transport, timeout=timeout)
+
+
+__all__ = ["DeviceLink", "DeviceError", "LinkError", "SerialPort", "VirtualDevice", "make_link"]
