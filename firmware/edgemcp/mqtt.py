@@ -106,11 +106,11 @@ def _read_str(mv, i, end, binary=False):
     return v, i + n
 
 
-def decode_props(mv, i, end):
+def decode_props(mv, i, limit):
     """-> (props dict, next index); user properties as a list under USER."""
-    n, i = _read_vbi(mv, i, end)
+    n, i = _read_vbi(mv, i, limit)
     end = i + n
-    if end > len(mv):
+    if end > limit:
         raise _malformed("properties")
     d = {}
     while i < end:
@@ -182,7 +182,8 @@ class Client:
         self.session_expiry = session_expiry
         self.will = will
         self.user = user  # CONNECT user properties
-        self._pub_props = encode_props(None, pub_user)  # on every PUBLISH
+        self.pub_user = pub_user or []  # user properties on every PUBLISH
+        self._pub_props = encode_props(None, pub_user)
         self.ca = ca  # PEM/DER CA data for mqtts://; None: no server verification
         self.backoff = backoff
         self.timeout_ms = timeout_ms
@@ -219,7 +220,10 @@ class Client:
             try:
                 await self._connection()
                 fails = 0
-            except (OSError, EOFError, MQTTError, asyncio.TimeoutError) as e:
+            except (IndexError, ValueError) as e:  # a CONNACK we cannot parse
+                self.last_error = _malformed(repr(e))
+                fails += 1
+            except Exception as e:  # refused, timeout, socket error: try again later
                 self.last_error = e
                 fails += 1
             finally:
@@ -252,7 +256,9 @@ class Client:
             await self._slot.wait()
             if not keep and not self.connected:
                 raise MQTTError(NOT_CONNECTED, "not connected")
-        m = _Out(self._next_pid(self._inflight), topic, payload, pl, retain, user, keep, wait)
+        if self.max_out and 7 + len(topic) + len(self._pub_props) + pl > self.max_out:
+            raise MQTTError(TOO_LARGE, "message over the broker's maximum packet size")
+        m = _Out(self._next_pid(), topic, payload, pl, retain, user, keep, wait)
         self._seq += 1
         m.seq = self._seq
         self._inflight[m.pid] = m
@@ -327,8 +333,7 @@ class Client:
         await self._down.wait()
         if isinstance(self.last_error, MQTTError) and self.last_error.code in (MALFORMED, PROTOCOL_ERROR, TOO_LARGE):
             try:  # tell the broker why we leave; the will is published
-                w.write(b"\xe0\x01" + bytes((self.last_error.code,)))
-                await asyncio.wait_for_ms(w.drain(), 1000)
+                await asyncio.wait_for_ms(self._write(b"\xe0\x01" + bytes((self.last_error.code,))), 1000)
             except Exception:
                 pass
 
@@ -380,14 +385,14 @@ class Client:
         self.up.clear()
         self._s = None
         me = asyncio.current_task()
+        d = self._drainer
+        self._drainer = None
         for t in self._tasks:
-            if t is not me:
+            if t is not me and t is not d:
                 t.cancel()
         self._tasks = ()
-        d = self._drainer
         if d is not None and d is not me:
-            self._drainer = None
-            d.cancel()  # a publisher stuck writing to the dead socket: it gets MQTTError
+            d.cancel()  # a writer stuck on the dead socket: _write turns this into MQTTError
         s = getattr(self, "_sock", None)
         self._sock = None
         if s:
@@ -458,10 +463,10 @@ class Client:
 
     # ---- sending ----
 
-    def _next_pid(self, used):
+    def _next_pid(self):
         while True:
             self._pid = self._pid % 65535 + 1
-            if self._pid not in used and self._pid not in self._inflight and self._pid not in self._acks:
+            if self._pid not in self._inflight and self._pid not in self._acks:
                 return self._pid
 
     async def _write(self, *parts):
@@ -478,6 +483,8 @@ class Client:
             except asyncio.CancelledError:
                 if self._drainer is None:  # cancelled by _teardown, not by our caller
                     raise MQTTError(NOT_CONNECTED, "connection lost")
+                # The caller was cancelled mid-packet: the stream is unusable, reconnect.
+                self._fail(MQTTError(NOT_CONNECTED, "write interrupted"))
                 raise
             except OSError as e:
                 self._fail(e)
@@ -489,21 +496,17 @@ class Client:
     async def _send_out(self, m):
         dup = m.conn != 0
         m.conn = self._conn
-        await self._send_pub(m.topic, m.payload, m.pl, 1, m.retain, m.user, m.pid, dup)
-        if not m.wait and not m.keep:
-            pass  # stays in flight until the PUBACK or the connection's end
+        try:
+            await self._send_pub(m.topic, m.payload, m.pl, 1, m.retain, m.user, m.pid, dup)
+        except MQTTError as e:
+            if e.code != TOO_LARGE:  # the broker's limit may have changed since publish()
+                raise
+            m.err = e
+            self._drop(m)
 
     async def _send_pub(self, topic, payload, pl, qos, retain, user, pid, dup):
         t = topic.encode()
-        props = encode_props(None, user) if user else None
-        pp = self._pub_props
-        if props:  # our user properties plus the message's, one properties block
-            a = bytearray()
-            _vbi(a, len(pp) - 1 + len(props) - 1)  # both have a 1-byte length here when small
-            props = a + pp[1:] + props[1:] if len(pp) < 128 and len(props) < 128 else None
-            if props is None:
-                raise ValueError("user properties too long")
-            pp = props
+        pp = encode_props(None, self.pub_user + user) if user else self._pub_props
         vh = 2 + len(t) + (2 if qos else 0) + len(pp)
         n = vh + pl
         h = bytearray()
@@ -519,7 +522,7 @@ class Client:
         await self._write(h, payload)
 
     async def _sub_packet(self, kind, topics, o):
-        pid = self._next_pid(())
+        pid = self._next_pid()
         a = self._acks[pid] = [asyncio.Event(), None]
         b = bytearray(struct.pack("!H", pid))
         b.append(0)  # no properties
@@ -584,10 +587,10 @@ class Client:
                 t, n = await self._read_packet(r)
                 self._rx_t = ticks_ms()
                 await self._handle(t, n)
-        except (OSError, EOFError, MQTTError) as e:
-            self._fail(e)
-        except (IndexError, ValueError, UnicodeError) as e:
+        except (IndexError, ValueError) as e:  # read past the packet's end, bad UTF-8
             self._fail(_malformed(repr(e)))
+        except Exception as e:  # socket errors, EOF, MQTTError
+            self._fail(e)
 
     async def _handle(self, t, n):
         mv = self._rxv

@@ -2,6 +2,7 @@
 # MCP methods, for any number of sessions (one per client and link: serial, MQTT).
 import json
 import asyncio
+import jsoncheck  # strict syntax check: MicroPython's json.loads accepts malformed text
 from . import registry, schema
 
 VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
@@ -13,6 +14,7 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 RESOURCE_NOT_FOUND = -32002
+MAX_DEPTH = 32  # JSON nesting accepted in a message
 
 # Set by the app from the config before any session opens.
 settings = {"name": "edgemcp", "version": "0", "page_bytes": 4096, "max_message": 16384,
@@ -91,9 +93,14 @@ def broadcast(method, params):
 def receive(s, buf):
     """Handle one raw message (bytes or memoryview) from session s."""
     try:
+        jsoncheck.check(buf, MAX_DEPTH)
         msg = json.loads(buf)
-    except (ValueError, UnicodeError):
-        error(s, None, PARSE_ERROR, "parse error: not UTF-8 JSON")
+    except (ValueError, UnicodeError) as e:
+        e = str(e)
+        if e.startswith("nested"):
+            error(s, None, INVALID_REQUEST, "JSON nested deeper than %d levels" % MAX_DEPTH)
+        else:
+            error(s, None, PARSE_ERROR, "parse error: " + e)
         return
     if not isinstance(msg, dict):
         error(s, None, INVALID_REQUEST, "batches are not supported" if isinstance(msg, list) else "not a JSON-RPC object")

@@ -1,0 +1,280 @@
+"""The device's MQTT 5 client (edgemcp.mqtt on the virtual device) against a real mosquitto,
+with paho-mqtt as the peer: No Local, QoS 0/1 both ways, user properties, the will on an
+abrupt end, keep-alive pings, password auth and a refused CONNACK, and resending an
+unacknowledged QoS 1 publish with DUP after the broker is killed and restarted."""
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+
+from conftest import DEVICE_BIN, ROOT
+from mqtt_broker import Broker, mqtt_broker  # noqa: F401  (fixture)
+
+# The device side: an echo agent. Messages on t/in/<x> come back on t/out/<x> with the same
+# QoS and user properties; every event is printed as one line for the test to follow.
+AGENT = r"""
+import sys, asyncio
+from edgemcp import mqtt
+url, cid = sys.argv[1], sys.argv[2]
+user = sys.argv[3] if len(sys.argv) > 3 else None
+pw = sys.argv[4] if len(sys.argv) > 4 else None
+
+def out(*a):
+    print(*a)
+    sys.stdout.flush()
+
+async def main():
+    c = mqtt.Client(url, client_id=cid, username=user, password=pw, keepalive=2,
+                    will=("t/will", b"gone", 1, False, {mqtt.WILL_DELAY: 0}, [("why", "abrupt")]),
+                    user=[("MCP-COMPONENT-TYPE", "mcp-server")], pub_user=[("from", "device")],
+                    backoff=(100, 800))
+    echo = []
+    def on_msg(topic, payload, props, retain):
+        u = props.get(mqtt.USER, []) if props else []
+        out("MSG", topic, bytes(payload).decode(), retain, u)
+        if topic.startswith("t/in/"):
+            echo.append((topic, bytes(payload), u))
+    c.on_message = on_msg
+    c.on_connect = lambda: out("UP", c.connects)
+    c.on_disconnect = lambda: out("DOWN", repr(c.last_error))
+    asyncio.create_task(c.run())
+    await c.subscribe(["t/in/#", "t/cmd"], qos=1)
+    await c.subscribe("t/loop", qos=1, no_local=True)
+    last = None
+    while True:
+        await asyncio.sleep_ms(10)
+        if c.last_error is not last:
+            last = c.last_error
+            if last is not None:
+                out("ERR", getattr(last, "args", [None])[0], repr(last))
+        while echo:
+            t, p, u = echo.pop(0)
+            q = 1 if t.endswith("/q1") else 0
+            u = [x for x in u if x[0] != "from"]
+            await c.publish("t/out/" + t[5:], p, qos=q, user=u or None)
+            out("ECHOED", t)
+            if p == b"loop":
+                await c.publish("t/loop", b"own", qos=1)
+                out("LOOPED")
+            if p == b"pub-while-down":
+                asyncio.create_task(c.publish("t/out/dup", b"resend-me", qos=1))
+                out("QUEUED")
+"""
+
+
+class Device:
+    """The agent on the virtual device; its stdout lines arrive on a queue."""
+
+    def __init__(self, tmp_path, *args):
+        script = tmp_path / "agent.py"
+        script.write_text(AGENT)
+        self.proc = subprocess.Popen([str(DEVICE_BIN), "-X", "heapsize=256k", str(script), *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     cwd=ROOT)
+        self.lines = queue.Queue()
+        self.seen = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def expect(self, prefix, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            self.seen.append(line)
+            if line.startswith(prefix):
+                return line
+        raise AssertionError("device never printed %r; saw:\n%s\nstderr:\n%s" % (
+            prefix, "\n".join(self.seen[-40:]), self._stderr()))
+
+    def _stderr(self):
+        if self.proc.poll() is None:
+            return "(running)"
+        return self.proc.stderr.read()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def close(self):
+        self.kill()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+class Peer:
+    """A paho MQTT 5 client that records what it receives."""
+
+    def __init__(self, broker, topics=("t/#",), cid="peer", user=None, pw=None):
+        self.msgs = queue.Queue()
+        self.c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=cid, protocol=paho.MQTTv5)
+        if user:
+            self.c.username_pw_set(user, pw)
+        ready = threading.Event()
+        self.c.on_connect = lambda c, u, f, rc, p: (c.subscribe([(t, 1) for t in topics]), None)
+        self.c.on_subscribe = lambda c, u, mid, rcs, p: ready.set()
+        self.c.on_message = lambda c, u, m: self.msgs.put(m)
+        self.c.connect(broker.host, broker.port, keepalive=30)
+        self.c.loop_start()
+        assert ready.wait(10), "paho peer did not subscribe"
+
+    def publish(self, topic, payload, qos=1, user=()):
+        props = Properties(PacketTypes.PUBLISH)
+        if user:
+            props.UserProperty = list(user)
+        self.c.publish(topic, payload, qos=qos, properties=props).wait_for_publish(10)
+
+    def get(self, topic, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                m = self.msgs.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if m.topic == topic:
+                return m
+        raise AssertionError("peer received nothing on " + topic)
+
+    def none_on(self, topic, wait=1.0):
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                m = self.msgs.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            assert m.topic != topic, "unexpected message on %s: %r" % (topic, m.payload)
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def user_props(m):
+    return [tuple(x) for x in getattr(m.properties, "UserProperty", [])]
+
+
+@pytest.fixture
+def device_factory(tmp_path, device_bin):
+    made = []
+
+    def make(*args):
+        d = Device(tmp_path, *args)
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        d.close()
+
+
+def test_qos_both_ways_no_local_properties_will_and_keepalive(mqtt_broker, device_factory):
+    peer = Peer(mqtt_broker)
+    try:
+        dev = device_factory(mqtt_broker.url, "dev-a")
+        dev.expect("UP 1")
+        # host -> device at QoS 0 and 1, with user properties; device -> host at the same QoS
+        for q in (0, 1):
+            peer.publish("t/in/q%d" % q, "héllo %d" % q, qos=q, user=[("trace", "abc%d" % q)])
+            line = dev.expect("MSG t/in/q%d" % q)
+            assert "héllo %d" % q in line and "('trace', 'abc%d')" % q in line
+            m = peer.get("t/out/q%d" % q)
+            assert m.payload.decode() == "héllo %d" % q and m.qos == q
+            assert ("trace", "abc%d" % q) in user_props(m) and ("from", "device") in user_props(m)
+        # No Local: the device publishes on t/loop, which it subscribes to with No Local; it
+        # must not get its own message, but gets the peer's.
+        peer.publish("t/in/q1", "loop")
+        dev.expect("LOOPED")
+        assert peer.get("t/loop").payload == b"own"
+        peer.publish("t/loop", "from-peer")
+        line = dev.expect("MSG t/loop")
+        assert "from-peer" in line, "the device received its own message despite No Local: " + line
+        # keep-alive 2 s: idle for 3 s, the broker sees PINGREQs and keeps the device
+        time.sleep(3)
+        assert "Received PINGREQ from dev-a" in mqtt_broker.log()
+        peer.publish("t/in/q1", "still-there")
+        assert peer.get("t/out/q1").payload == b"still-there"
+        # abrupt end: the broker publishes the will, with its user property
+        dev.kill()
+        m = peer.get("t/will")
+        assert m.payload == b"gone" and ("why", "abrupt") in user_props(m)
+    finally:
+        peer.close()
+
+
+def test_password_auth_and_refused_connack(tmp_path, device_factory):
+    with Broker(tmp_path / "auth", users={"dev": "s3cret"}) as b:
+        good = device_factory(b.url, "dev-good", "dev", "s3cret")
+        good.expect("UP 1")
+        bad = device_factory(b.url, "dev-bad", "dev", "wrong")
+        # MQTT 5 reason 0x86 (134): bad user name or password; the client keeps retrying
+        line = bad.expect("ERR 134")
+        assert "CONNACK refused" in line
+        time.sleep(1.5)
+        assert bad.proc.poll() is None
+        assert "UP" not in "\n".join(bad.seen) + "".join(iter_queue(bad.lines))
+        assert b.log().count("dev-bad") >= 2, "the refused client did not try again"
+        peer = Peer(b, user="dev", pw="s3cret", cid="peer-auth")
+        try:
+            peer.publish("t/in/q1", "authed")
+            assert peer.get("t/out/q1").payload == b"authed"
+        finally:
+            peer.close()
+
+
+def iter_queue(q):
+    while True:
+        try:
+            yield q.get_nowait()
+        except queue.Empty:
+            return
+
+
+def test_reconnect_resends_unacked_qos1_with_dup(tmp_path, device_factory):
+    b = Broker(tmp_path / "restart").start()
+    try:
+        dev = device_factory(b.url, "dev-r")
+        dev.expect("UP 1")
+        peer = Peer(b, cid="peer-1")
+        peer.publish("t/in/q1", "before")
+        assert peer.get("t/out/q1").payload == b"before"
+        peer.close()
+        # Freeze the broker: the device's next QoS 1 publish is written but never acknowledged.
+        b.proc.send_signal(signal.SIGSTOP)
+        try:
+            # (paho is not connected now; the device is triggered from its own side)
+            pass
+        finally:
+            pass
+        b.proc.send_signal(signal.SIGCONT)
+        peer = Peer(b, cid="peer-2")
+        peer.publish("t/in/q1", "pub-while-down", qos=0)
+        b.proc.send_signal(signal.SIGSTOP)
+        dev.expect("QUEUED")
+        time.sleep(0.5)  # the device writes the PUBLISH into the frozen broker's socket
+        b.kill()  # SIGKILL: the device's connection resets with the publish unacknowledged
+        dev.expect("DOWN")
+        peer.c.loop_stop()
+        b.start()
+        dev.expect("UP 2", timeout=15)
+        peer = Peer(b, topics=("t/out/#",), cid="peer-3")
+        peer.publish("t/in/q1", "after")
+        assert peer.get("t/out/q1").payload == b"after"
+        log = b.log()
+        assert "Received PUBLISH from dev-r (d1, q1, r0" in log and "'t/out/dup'" in log, log[-3000:]
+        peer.close()
+    finally:
+        b.stop()

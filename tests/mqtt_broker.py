@@ -1,0 +1,109 @@
+"""A real mosquitto broker for tests, on a free loopback port, with a config file written here.
+
+    from mqtt_broker import Broker, mqtt_broker   # importing the fixture makes it usable
+
+    def test_x(mqtt_broker):            # anonymous broker, stopped after the test
+        url = mqtt_broker.url           # "mqtt://127.0.0.1:PORT"
+
+    with Broker(tmp_path, users={"dev": "secret"}) as b:   # password file, no anonymous
+        b.stop(); b.start()             # same port, e.g. for an outage
+"""
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    def __init__(self, folder, users=None, port=None, extra_conf=""):
+        self.folder = os.fspath(folder)
+        os.makedirs(self.folder, exist_ok=True)
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.url = "mqtt://%s:%d" % (self.host, self.port)
+        self.proc = None
+        self.log_path = os.path.join(self.folder, "mosquitto.log")
+        conf = ["listener %d %s" % (self.port, self.host), "persistence false",
+                "log_dest file " + self.log_path, "log_type all"]
+        if users:
+            pw = os.path.join(self.folder, "passwords")
+            open(pw, "w").close()
+            for u, p in users.items():
+                subprocess.run([MOSQUITTO_PASSWD, "-b", pw, u, p], check=True, capture_output=True, timeout=30)
+            conf += ["allow_anonymous false", "password_file " + pw]
+        else:
+            conf.append("allow_anonymous true")
+        if extra_conf:
+            conf.append(extra_conf)
+        self.conf_path = os.path.join(self.folder, "mosquitto.conf")
+        with open(self.conf_path, "w") as f:
+            f.write("\n".join(conf) + "\n")
+
+    def start(self, timeout=10):
+        if self.proc:
+            return self
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf_path], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace")
+                self.proc = None
+                raise RuntimeError("mosquitto exited: %s\n%s" % (err, self.log()))
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("mosquitto did not listen on port %d within %ss" % (self.port, timeout))
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+            self.proc.stderr.close()
+            self.proc = None
+
+    def kill(self):
+        """An abrupt end (SIGKILL): no DISCONNECT to anyone."""
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc.stderr.close()
+            self.proc = None
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+@pytest.fixture
+def mqtt_broker(tmp_path):
+    with Broker(tmp_path / "mosquitto") as b:
+        yield b
