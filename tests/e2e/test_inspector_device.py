@@ -11,13 +11,13 @@ from vdevice import board_root
 NODE_BIN = ROOT / "build/node/node_modules/.bin"
 
 
-def inspector(root, *args):
+def inspector(root, *args, status=0):
     if not (NODE_BIN / "inspector").exists():
         pytest.fail("the MCP Inspector is missing: run `make node`")
     env = {**os.environ, "PATH": f"{NODE_BIN}:{os.environ['PATH']}"}
     cmd = ["inspector", "--cli", "-e", f"EDGEMCP_ROOT={root}", str(DEVICE_BIN), "-m", "edgemcp", *args]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == status, r.stderr[-3000:]
     return json.loads(r.stdout)
 
 
@@ -31,5 +31,6 @@ def test_inspector_lists_and_calls_tools(tmp_path):
     assert r["structuredContent"] == {"sum": 42} and not r.get("isError")
     r = inspector(root, "--method", "tools/call", "--tool-name", "device_info")
     assert r["structuredContent"]["name"] == "inspected"
-    r = inspector(root, "--method", "tools/call", "--tool-name", "device_reset", "--tool-arg", "confirm=false")
-    assert r["isError"] is True
+    r = inspector(root, "--method", "tools/call", "--tool-name", "device_reset", "--tool-arg", "confirm=false",
+                  status=5)  # the Inspector's exit status for a tool result with isError
+    assert r["isError"] is True and "confirm" in r["content"][0]["text"]

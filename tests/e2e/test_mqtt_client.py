@@ -64,8 +64,12 @@ async def main():
                 await c.publish("t/loop", b"own", qos=1)
                 out("LOOPED")
             if p == b"pub-while-down":
-                asyncio.create_task(c.publish("t/out/dup", b"resend-me", qos=1))
+                await asyncio.sleep_ms(500)
+                asyncio.create_task(c.publish("t/out/dup", b"resend-me", qos=1, retain=True))
+                await asyncio.sleep_ms(100)
                 out("QUEUED")
+
+asyncio.run(main())
 """
 
 
@@ -252,29 +256,25 @@ def test_reconnect_resends_unacked_qos1_with_dup(tmp_path, device_factory):
         peer.publish("t/in/q1", "before")
         assert peer.get("t/out/q1").payload == b"before"
         peer.close()
-        # Freeze the broker: the device's next QoS 1 publish is written but never acknowledged.
-        b.proc.send_signal(signal.SIGSTOP)
-        try:
-            # (paho is not connected now; the device is triggered from its own side)
-            pass
-        finally:
-            pass
-        b.proc.send_signal(signal.SIGCONT)
+        # The trigger makes the device publish (QoS 1, retained) 0.5 s later: by then the broker
+        # is frozen, so the PUBLISH is written but never acknowledged; then the broker dies.
         peer = Peer(b, cid="peer-2")
         peer.publish("t/in/q1", "pub-while-down", qos=0)
+        dev.expect("MSG t/in/q1 pub-while-down")
         b.proc.send_signal(signal.SIGSTOP)
+        peer.c.loop_stop()
         dev.expect("QUEUED")
-        time.sleep(0.5)  # the device writes the PUBLISH into the frozen broker's socket
+        time.sleep(0.3)
         b.kill()  # SIGKILL: the device's connection resets with the publish unacknowledged
         dev.expect("DOWN")
-        peer.c.loop_stop()
         b.start()
         dev.expect("UP 2", timeout=15)
         peer = Peer(b, topics=("t/out/#",), cid="peer-3")
+        assert peer.get("t/out/dup").payload == b"resend-me"
         peer.publish("t/in/q1", "after")
         assert peer.get("t/out/q1").payload == b"after"
         log = b.log()
-        assert "Received PUBLISH from dev-r (d1, q1, r0" in log and "'t/out/dup'" in log, log[-3000:]
+        assert "Received PUBLISH from dev-r (d1, q1, r1, m" in log and "'t/out/dup'" in log, log[-3000:]
         peer.close()
     finally:
         b.stop()
