@@ -244,8 +244,11 @@ class Bridge:
                         related_request_id=ctx.request_id)
             if modern(ctx):
                 async def on_log(p):
-                    await ctx.session.send_log_message(p.get("level", "info"), p.get("data"),
-                                                       p.get("logger"), related_request_id=ctx.request_id)
+                    logger = p.get("logger")
+                    if not view.device:
+                        logger = f"{link.name}/{logger}" if logger else link.name
+                    await ctx.session.send_log_message(p.get("level", "info"), p.get("data"), logger,
+                                                       related_request_id=ctx.request_id)
             return done(ctx, await call(link, "tools/call", {"name": name, "arguments": params.arguments or {}},
                                         on_progress=on_progress, on_log=on_log))
 
@@ -338,7 +341,7 @@ async def serve_stdio(bridge, device=None):
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def http_app(bridge, host="127.0.0.1", port=8765, token=None, allow_hosts=()):
+def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=()):
     """The Starlette app: `/mcp` (all devices), `/mcp/{device}` (one), `/devices` (JSON list).
     Host and Origin are checked (DNS rebinding), and a bearer token when one is set."""
     from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
@@ -352,10 +355,12 @@ def http_app(bridge, host="127.0.0.1", port=8765, token=None, allow_hosts=()):
     if host not in LOOPBACK and host not in ("0.0.0.0", "::"):
         names.append(f"[{host}]" if ":" in host else host)
     names += list(allow_hosts)
+    # Any port on the names the bridge is reached by; any other Host (a rebinding attacker's
+    # name) gets 421 and any other Origin 403.
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
-        allowed_hosts=[f"{h}:{port}" for h in names] + list(names),
-        allowed_origins=[f"{s}://{h}:{port}" for s in ("http", "https") for h in names]
+        allowed_hosts=[f"{h}:*" for h in names] + names,
+        allowed_origins=[f"{s}://{h}:*" for s in ("http", "https") for h in names]
         + [f"{s}://{h}" for s in ("http", "https") for h in names])
     managers = []
     routes = []
@@ -413,7 +418,7 @@ async def serve_http(bridge, host="127.0.0.1", port=8765, token=None, allow_host
         def capture_signals(self):  # the command owns Ctrl-C (asyncio.run cancels us)
             return contextlib.nullcontext()
 
-    app = http_app(bridge, host, port, token, allow_hosts)
+    app = http_app(bridge, host, token, allow_hosts)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
                             timeout_graceful_shutdown=2)
     server = _Uvicorn(config)
@@ -426,6 +431,7 @@ async def serve_http(bridge, host="127.0.0.1", port=8765, token=None, allow_host
             await asyncio.sleep(0.02)
         if ready:
             h = f"[{host}]" if ":" in host else host
+            port = server.servers[0].sockets[0].getsockname()[1]  # the real one when asked for 0
             ready(f"http://{h}:{port}/mcp")
         await task
     finally:

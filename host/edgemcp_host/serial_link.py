@@ -247,6 +247,7 @@ class DeviceLink:
         self.state = "down"
         self.last_error = None
         self.connects = 0
+        self.stray = 0  # responses and progress for requests no longer waiting (cancelled, timed out)
         self._ids = itertools.count(1)
         self._pending = {}
         self._buf = bytearray()
@@ -380,7 +381,8 @@ class DeviceLink:
             return
         p = self._pending.pop(msg.get("id"), None)
         if p is None:
-            log.debug("device %s: response for no pending request: %.200s", self.name, line)
+            self.stray += 1
+            log.info("device %s: stray response (no request waits for it): %.200s", self.name, line)
             return
         if p.future.done():
             return
@@ -397,7 +399,10 @@ class DeviceLink:
     def _on_notification(self, method, params):
         if method == "notifications/progress":
             p = self._pending.get(params.get("progressToken"))
-            if p is not None:
+            if p is None:
+                self.stray += 1
+                log.info("device %s: stray progress (no request waits for it): %s", self.name, params)
+            else:
                 p.deadline_reset.set()
                 if p.on_progress:
                     p.run(p.on_progress(params))
@@ -491,7 +496,7 @@ class DeviceLink:
         return {"name": self.name, "state": self.state, "kind": self.transport.kind,
                 "port": self.transport.describe(), "pid": self.transport.pid,
                 "server_info": self.server_info, "protocol_version": self.protocol_version,
-                "tools": [t.get("name") for t in self.tools], "connects": self.connects,
+                "tools": [t.get("name") for t in self.tools], "connects": self.connects, "stray": self.stray,
                 "last_error": self.last_error}
 
 

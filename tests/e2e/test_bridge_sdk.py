@@ -1,0 +1,212 @@
+"""The official mcp SDK client through the bridge to two virtual devices at once, over
+Streamable HTTP and over stdio, in the handshake era ("legacy") and the SDK's default "auto"
+mode (2026-07-28 via server/discover): prefixed tools of both devices, per-device endpoints,
+tool calls, resources, prompts, progress, cancellation and log notifications."""
+import binascii
+import re
+import sys
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.shared.exceptions import MCPError
+
+from test_bridge_support import BridgeProc, bridge_cmd, env, write_configs
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_./-]{1,64}$")
+MODES = ["legacy", "auto"]
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory):
+    b = BridgeProc(tmp_path_factory.mktemp("bridge"))
+    yield b
+    b.stop()
+    assert b.proc.returncode is not None
+
+
+def text(result):
+    return "".join(c.text for c in result.content if c.type == "text")
+
+
+async def wait_for(pred, timeout=10):
+    with anyio.fail_after(timeout):
+        while not pred():
+            await anyio.sleep(0.05)
+
+
+async def check_aggregated(c, mode, logs):
+    tools = {t.name: t for t in (await c.list_tools()).tools}
+    for d in ("a", "b"):
+        assert {f"{d}.device_info", f"{d}.device_reset", f"{d}.echo", f"{d}.slow", f"{d}.fail"} <= set(tools)
+    assert all(NAME_RE.match(n) for n in tools)
+    assert tools["a.echo"].input_schema["properties"]["text"]["type"] == "string"
+
+    assert text(await c.call_tool("a.echo", {"text": "via a"})) == "via a"
+    info = (await c.call_tool("b.device_info", {})).structured_content
+    assert info["name"] == "dev-b" and info["device_id"] == binascii.hexlify(b"b").decode()
+    info = (await c.call_tool("a.device_info", {})).structured_content
+    assert info["name"] == "dev-a"
+    assert (await c.call_tool("b.add", {"a": 2, "b": 40})).structured_content == {"sum": 42}
+    with pytest.raises(MCPError, match="unknown tool"):
+        await c.call_tool("nodevice.echo", {"text": "x"})
+
+    uris = {r.uri for r in (await c.list_resources()).resources}
+    assert {"edgemcp://a/device://info", "edgemcp://b/device://info", "edgemcp://b/device://log"} <= uris
+    r = await c.read_resource("edgemcp://b/device://config")
+    assert r.contents[0].uri == "edgemcp://b/device://config" and '"dev-b"' in r.contents[0].text
+    with pytest.raises(MCPError):
+        await c.read_resource("device://info")  # a device URI needs its edgemcp://DEVICE/ prefix here
+    await c.list_resource_templates()
+
+    prompts = {p.name for p in (await c.list_prompts()).prompts}
+    assert {"a.health_check", "b.health_check"} <= prompts
+    p = await c.get_prompt("b.health_check", {"focus": "memory"})
+    assert "dev-b" in p.messages[0].content.text and "memory" in p.messages[0].content.text
+
+    progress = []
+
+    async def on_progress(done, total, message):
+        progress.append((done, total, message))
+    r = await c.call_tool("b.slow", {"seconds": 0.3, "steps": 3}, progress_callback=on_progress)
+    assert r.structured_content == {"slept": 0.3, "steps": 3}
+    assert [p[:2] for p in progress] == [(1, 3), (2, 3), (3, 3)]
+
+    if mode == "legacy":
+        await c.set_logging_level("debug")
+    r = await c.call_tool("a.fail", {"message": f"boom-{mode}"})
+    assert r.is_error and text(r) == f"boom-{mode}"
+    await wait_for(lambda: any(entry.data == f"boom-{mode}" for entry in logs))
+    entry = next(e for e in logs if e.data == f"boom-{mode}")
+    assert entry.level == "error" and entry.logger == "a/testtools"
+
+
+async def cancel_mid_call(c, tool):
+    """Start a slow call, cancel it once the first progress arrives."""
+    started = anyio.Event()
+
+    async def on_progress(done, total, message):
+        started.set()
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            async def call():
+                await c.call_tool(tool, {"seconds": 3, "steps": 6}, progress_callback=on_progress)
+                raise AssertionError("the call was not cancelled")
+            tg.start_soon(call)
+            await started.wait()
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_http_aggregated(bridge, mode):
+    async def main():
+        logs = []
+
+        async def on_log(params):
+            logs.append(params)
+        async with Client(bridge.url, mode=mode, logging_callback=on_log, log_level="debug",
+                          read_timeout_seconds=30) as c:
+            assert c.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
+            await check_aggregated(c, mode, logs)
+    anyio.run(main)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_http_cancellation_reaches_the_device(bridge, mode):
+    async def main():
+        async with Client(bridge.url, mode=mode, read_timeout_seconds=30) as c:
+            stray = bridge.devices_info()["b"]["stray"]
+            await cancel_mid_call(c, "b.slow")
+            # Had the device kept working, its later progress and its result would arrive
+            # for a request nobody waits for any more.
+            await anyio.sleep(3.5)
+            assert bridge.devices_info()["b"]["stray"] == stray
+            assert text(await c.call_tool("b.echo", {"text": "still here"})) == "still here"
+    anyio.run(main)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_http_per_device_endpoint(bridge, mode):
+    async def main():
+        async with Client(bridge.url + "/a", mode=mode, read_timeout_seconds=30) as c:
+            tools = {t.name for t in (await c.list_tools()).tools}
+            assert {"device_info", "echo", "slow"} <= tools and not any("." in t for t in tools)
+            assert text(await c.call_tool("echo", {"text": "direct"})) == "direct"
+            assert (await c.call_tool("device_info", {})).structured_content["name"] == "dev-a"
+            assert "device://info" in {r.uri for r in (await c.list_resources()).resources}
+            r = await c.read_resource("device://info")
+            assert r.contents[0].uri == "device://info" and '"dev-a"' in r.contents[0].text
+            p = await c.get_prompt("health_check", {})
+            assert "dev-a" in p.messages[0].content.text
+        async with Client(bridge.url + "/b", mode=mode) as c:
+            assert (await c.call_tool("device_info", {})).structured_content["name"] == "dev-b"
+    anyio.run(main)
+
+
+def test_http_many_clients_share_a_device(bridge):
+    """Clients number their requests alike; the link's own ids keep the answers apart."""
+    async def main():
+        results = {}
+
+        async def one(i):
+            async with Client(bridge.url, mode="legacy" if i % 2 else "auto") as c:
+                for k in range(5):
+                    dev = "ab"[(i + k) % 2]
+                    results[(i, k)] = text(await c.call_tool(f"{dev}.echo", {"text": f"{i}-{k}-{dev}"}))
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                for i in range(8):
+                    tg.start_soon(one, i)
+        assert results == {(i, k): f"{i}-{k}-{'ab'[(i + k) % 2]}" for i in range(8) for k in range(5)}
+    anyio.run(main)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stdio(tmp_path, mode):
+    vroot = tmp_path / "vdev"
+    write_configs(vroot, ("a", "b"))
+    cmd = bridge_cmd(vroot, ("a", "b"), "--stdio", "-v")
+    errlog = open(tmp_path / "stderr.log", "w+")
+
+    async def main():
+        logs = []
+
+        async def on_log(params):
+            logs.append(params)
+        params = StdioServerParameters(command=cmd[0], args=cmd[1:], env=env())
+        async with Client(stdio_client(params, errlog=errlog), mode=mode, logging_callback=on_log,
+                          log_level="debug", read_timeout_seconds=30) as c:
+            await check_aggregated(c, mode, logs)
+            await cancel_mid_call(c, "a.slow")
+            await anyio.sleep(3.5)
+            assert text(await c.call_tool("a.echo", {"text": "after"})) == "after"
+    anyio.run(main)
+    errlog.seek(0)
+    log = errlog.read()
+    assert "device a up" in log and "device b up" in log
+    assert "stray" not in log, log  # the cancelled call's progress and result never came
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stdio_one_device(tmp_path, mode):
+    vroot = tmp_path / "vdev"
+    write_configs(vroot, ("a", "b"))
+    cmd = bridge_cmd(vroot, ("a", "b"), "--stdio", "--device", "b")
+
+    async def main():
+        params = StdioServerParameters(command=cmd[0], args=cmd[1:], env=env())
+        async with Client(params, mode=mode, read_timeout_seconds=30) as c:
+            tools = {t.name for t in (await c.list_tools()).tools}
+            assert {"device_info", "echo"} <= tools and not any("." in t for t in tools)
+            assert (await c.call_tool("device_info", {})).structured_content["name"] == "dev-b"
+            assert '"dev-b"' in (await c.read_resource("device://config")).contents[0].text
+    anyio.run(main)
+
+
+def test_stdio_unknown_device(tmp_path):
+    import subprocess
+    r = subprocess.run(bridge_cmd(tmp_path, ("a",), "--stdio", "--device", "zz"), capture_output=True,
+                       text=True, env=env(), timeout=30)
+    assert r.returncode == 2 and "no device 'zz'" in r.stderr
+    assert sys.executable
