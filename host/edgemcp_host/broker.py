@@ -1,0 +1,105 @@
+"""Connecting to an MQTT broker with paho-mqtt (MQTT 5): where the broker is (flag, environment,
+config file), and a connected client or a clear error."""
+import json
+import os
+import pathlib
+import ssl
+import threading
+import urllib.parse
+import uuid
+
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+DEFAULT_URL = "mqtt://127.0.0.1:1883"
+CONFIG_FILE = pathlib.Path(os.environ.get("EDGEMCP_CONFIG", pathlib.Path.home() / ".config/edgemcp/config.json"))
+
+
+class BrokerError(Exception):
+    pass
+
+
+def settings(url=None, username=None, password=None):
+    """The broker settings: arguments first, then EDGEMCP_MQTT_URL / EDGEMCP_MQTT_USERNAME /
+    EDGEMCP_MQTT_PASSWORD, then the "mqtt" object of the config file, then mqtt://127.0.0.1:1883.
+    Credentials may also sit in the URL (mqtt://user:pass@host)."""
+    conf = {}
+    if CONFIG_FILE.exists():
+        try:
+            conf = json.loads(CONFIG_FILE.read_text()).get("mqtt", {})
+        except (ValueError, AttributeError) as e:
+            raise BrokerError(f"{CONFIG_FILE}: not a JSON object with an \"mqtt\" object ({e})")
+    url = url or os.environ.get("EDGEMCP_MQTT_URL") or conf.get("url") or DEFAULT_URL
+    u = urllib.parse.urlsplit(url)
+    if u.scheme not in ("mqtt", "mqtts"):
+        raise BrokerError(f"broker URL must start with mqtt:// or mqtts://, not {url!r}")
+    if not u.hostname:
+        raise BrokerError(f"broker URL has no host: {url!r}")
+    return {
+        "host": u.hostname,
+        "port": u.port or (8883 if u.scheme == "mqtts" else 1883),
+        "tls": u.scheme == "mqtts",
+        "username": username or u.username or os.environ.get("EDGEMCP_MQTT_USERNAME") or conf.get("username"),
+        "password": password or u.password or os.environ.get("EDGEMCP_MQTT_PASSWORD") or conf.get("password"),
+        "url": urllib.parse.urlunsplit((u.scheme, u.hostname + (f":{u.port}" if u.port else ""), "", "", "")),
+    }
+
+
+def add_arguments(p):
+    g = p.add_argument_group("broker")
+    g.add_argument("--broker", metavar="URL", help=f"mqtt://host:port or mqtts://host:port "
+                   f"(default: $EDGEMCP_MQTT_URL, the config file {CONFIG_FILE}, or {DEFAULT_URL})")
+    g.add_argument("--username", "-u", help="user name (or $EDGEMCP_MQTT_USERNAME)")
+    g.add_argument("--password", "-P", help="password (or $EDGEMCP_MQTT_PASSWORD)")
+    g.add_argument("--cafile", help="CA certificate for mqtts:// (default: the system's)")
+    g.add_argument("--insecure", action="store_true", help="mqtts:// without checking the broker's certificate")
+    g.add_argument("--client-id", help="MQTT client id (default: a random one)")
+
+
+def connect(args, will=None, timeout=10.0, on_message=None):
+    """A paho client connected (MQTT 5, clean start) and looping in its own thread, or BrokerError.
+    `will` = (topic, payload, qos, retain)."""
+    s = settings(args.broker, args.username, args.password)
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=args.client_id or f"edgemcp-{uuid.uuid4().hex[:12]}",
+                    protocol=paho.MQTTv5)
+    if s["username"]:
+        c.username_pw_set(s["username"], s["password"])
+    if s["tls"]:
+        ctx = ssl.create_default_context(cafile=getattr(args, "cafile", None))
+        if getattr(args, "insecure", False):
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        c.tls_set_context(ctx)
+    if will:
+        c.will_set(*will)
+    done = threading.Event()
+    result = {}
+
+    def on_connect(client, userdata, flags, reason, props):
+        result["reason"] = reason
+        done.set()
+
+    c.on_connect = on_connect
+    if on_message:
+        c.on_message = on_message
+    try:
+        c.connect(s["host"], s["port"], keepalive=30, clean_start=True)
+    except (OSError, ssl.SSLError) as e:
+        raise BrokerError(f"cannot reach the broker at {s['url']}: {e}")
+    c.loop_start()
+    if not done.wait(timeout):
+        c.loop_stop()
+        raise BrokerError(f"no CONNACK from {s['url']} within {timeout:g} s")
+    if result["reason"].is_failure:
+        c.loop_stop()
+        raise BrokerError(f"the broker at {s['url']} refused the connection: {result['reason']}")
+    return c
+
+
+def user_properties(pairs, packet=PacketTypes.PUBLISH):
+    if not pairs:
+        return None
+    props = Properties(packet)
+    props.UserProperty = [tuple(kv.split("=", 1)) for kv in pairs]
+    return props
