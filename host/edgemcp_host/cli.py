@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order `edgemcp --help` lists them.
-COMMANDS = ["bridge", "run", "devices", "call"]
+COMMANDS = ["bridge", "run", "devices", "call", "mqtt"]
 
 
 def build_parser():
