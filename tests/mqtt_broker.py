@@ -36,7 +36,7 @@ class Broker:
         self.proc = None
         self.log_path = os.path.join(self.folder, "mosquitto.log")
         conf = ["listener %d %s" % (self.port, self.host), "persistence false",
-                "log_dest file " + self.log_path, "log_type all"]
+                "log_dest stderr", "log_type all"]  # stderr: unbuffered, so log() is current
         if users:
             pw = os.path.join(self.folder, "passwords")
             open(pw, "w").close()
@@ -45,6 +45,8 @@ class Broker:
             conf += ["allow_anonymous false", "password_file " + pw]
         else:
             conf.append("allow_anonymous true")
+        if os.geteuid() == 0:  # else mosquitto drops to its own user, who cannot read our files
+            conf.append("user root")
         if extra_conf:
             conf.append(extra_conf)
         self.conf_path = os.path.join(self.folder, "mosquitto.conf")
@@ -54,14 +56,14 @@ class Broker:
     def start(self, timeout=10):
         if self.proc:
             return self
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf_path], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf_path], stdout=subprocess.DEVNULL,
+                                         stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace")
                 self.proc = None
-                raise RuntimeError("mosquitto exited: %s\n%s" % (err, self.log()))
+                raise RuntimeError("mosquitto exited:\n" + self.log()[-2000:])
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):
                     return self
@@ -78,7 +80,6 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-            self.proc.stderr.close()
             self.proc = None
 
     def kill(self):
@@ -86,7 +87,6 @@ class Broker:
         if self.proc:
             self.proc.kill()
             self.proc.wait(5)
-            self.proc.stderr.close()
             self.proc = None
 
     def log(self):
