@@ -1,0 +1,77 @@
+// tfl: a small TFLite flatbuffer interpreter with TFLite Micro's reference arithmetic.
+// The core (tfl_model.c, tfl_ops.c) is plain C99 and knows nothing of MicroPython: memory
+// for the tables comes from the caller's allocator, tensor data from the caller's arena.
+#ifndef TFL_H
+#define TFL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TFL_MAX_DIMS 6
+
+enum { TFL_OK = 0, TFL_EINVAL = 1, TFL_ENOMEM = 2 };
+
+// TensorType values from the TFLite schema.
+enum {
+    TFL_FLOAT32 = 0, TFL_INT32 = 2, TFL_UINT8 = 3, TFL_INT64 = 4, TFL_INT16 = 7, TFL_INT8 = 9,
+};
+
+// Tensor flags.
+enum { TFL_T_CONST = 1, TFL_T_ARENA = 2, TFL_T_VAR = 4, TFL_T_USED = 8, TFL_T_GIN = 16, TFL_T_GOUT = 32 };
+
+typedef struct {
+    uint8_t *data;
+    uint32_t bytes;
+    int32_t dims[TFL_MAX_DIMS];
+    uint8_t ndim, type, flags;
+    float scale;
+    int32_t zero_point;
+    uint32_t scales_pos, nscales;  // per-channel float scales, in the model
+    uint32_t name_pos, name_len;
+    int32_t first, last;        // lifetime in operator indices
+    int32_t alias;              // tensor whose buffer this one shares (RESHAPE), or -1
+    uint32_t offset;            // in the arena
+} tfl_tensor;
+
+typedef struct {
+    uint8_t code, act, n_in, n_out, padding, keep_dims;
+    int32_t *in, *out;
+    // Parameters prepared at load time; each kernel uses the ones it needs.
+    int32_t mult, shift, act_min, act_max;
+    int32_t in_off, w_off, out_off;
+    int32_t m1, s1, m2, s2, left_shift, diff_min, radius;
+    float fmin, fmax, beta;
+    int16_t stride_w, stride_h, dil_w, dil_h, pad_w, pad_h, fw, fh, depth_mult, axis;
+    uint32_t pc_off, pc_n;      // per-channel multipliers in the arena's persistent part
+} tfl_op;
+
+typedef void *(*tfl_alloc_fn)(void *ctx, size_t size);  // zeroed memory, or NULL
+
+typedef struct {
+    const uint8_t *model;
+    uint32_t model_len;
+    tfl_tensor *t;
+    tfl_op *ops;
+    int32_t *inputs, *outputs;
+    uint32_t n_tensors, n_ops, n_inputs, n_outputs;
+    uint32_t plan_bytes, persist_bytes;  // arena need = plan_bytes + persist_bytes
+    uint8_t *arena;
+    char err[160];
+} tfl_interp;
+
+int tfl_load(tfl_interp *it, const uint8_t *model, size_t len, tfl_alloc_fn alloc, void *ctx);
+uint32_t tfl_arena_need(const tfl_interp *it);
+int tfl_bind(tfl_interp *it, uint8_t *arena, size_t size);
+int tfl_invoke(tfl_interp *it);
+void tfl_reset(tfl_interp *it);
+int tfl_type_size(int type);
+const char *tfl_type_name(int type);
+const char *tfl_op_name(int code);
+
+// Operator preparation and evaluation (tfl_ops.c); prepare checks everything the kernel reads.
+int tfl_prepare_op(tfl_interp *it, uint32_t index);
+void tfl_bind_op(tfl_interp *it, tfl_op *op);
+void tfl_eval_op(tfl_interp *it, const tfl_op *op);
+int tfl_fail(tfl_interp *it, const char *fmt, ...);
+
+#endif
