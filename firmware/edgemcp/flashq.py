@@ -15,8 +15,8 @@ SECTOR = 4096
 _HDR = 32
 _REC = 8
 MAX_RECORD = SECTOR - _HDR - _REC  # 4056 bytes
-_MAGIC = b"EMQ1"
-_CM = binascii.crc32(_MAGIC)
+_MAGIC = 0x31514D45  # b"EMQ1"
+_CM = binascii.crc32(b"EMQ1")
 _Z1 = b"\x00"
 _Z16 = bytes(16)
 _BLANK16 = b"\xff" * 16
@@ -26,8 +26,12 @@ class QueueFull(Exception):
     pass
 
 
-def _u32(b, o):
-    return struct.unpack_from("<I", b, o)[0]
+def _le(b, o, n):
+    # Little-endian unsigned int from n bytes at b[o] (no allocation while it is small).
+    v = 0
+    for i in range(o + n - 1, o - 1, -1):
+        v = v << 8 | b[i]
+    return v
 
 
 class FlashQueue:
@@ -43,7 +47,9 @@ class FlashQueue:
         self._drop = policy == "drop_oldest"
         self._buf = bytearray(SECTOR)
         self._mv = memoryview(self._buf)
-        self._sh = bytearray(_HDR)
+        self._sh = h = bytearray(_HDR)
+        m = memoryview(h)
+        self._a8, self._a12, self._b12, self._b16 = m[:8], m[:12], m[16:28], m[16:32]
         self._rh = bytearray(_REC)
         self._appends = self._acks = self._drops = self._erases = self._prog = 0
         self._mount()
@@ -56,12 +62,12 @@ class FlashQueue:
         # -> (erase count or -1, base, serial); base -1: B blank, -2: B not valid.
         h = self._sh
         self._dev.readblocks(s, h, 0)
-        m = memoryview(h)
-        w = _u32(h, 4) if h[:4] == _MAGIC and binascii.crc32(m[:8]) == _u32(h, 8) else -1
-        base, ser, crc = struct.unpack_from("<QII", h, 16)
-        if crc == binascii.crc32(m[16:28], _CM) and base < 1 << 62 and ser < 1 << 30:
+        w = _le(h, 4, 4) if _le(h, 0, 4) == _MAGIC and binascii.crc32(self._a8) == _le(h, 8, 4) else -1
+        base = _le(h, 16, 8)
+        ser = _le(h, 24, 4)
+        if _le(h, 28, 4) == binascii.crc32(self._b12, _CM) and base < 1 << 62 and ser < 1 << 30:
             return w, base, ser
-        return w, -1 if h[16:] == _BLANK16 else -2, 0
+        return w, -1 if self._b16 == _BLANK16 else -2, 0
 
     def _scan(self, s):
         # Reads sector s whole; -> (records, end, acked records, end of the acked ones),
@@ -73,7 +79,7 @@ class FlashQueue:
         k = a = 0
         while o + _REC <= SECTOR and b[o] == 0:
             e = o + _REC + (b[o + 6] | b[o + 7] << 8)
-            if e > SECTOR or binascii.crc32(m[o + 6:e]) != _u32(b, o + 2):
+            if e > SECTOR or binascii.crc32(m[o + 6:e]) != _le(b, o + 2, 4):
                 break
             k += 1
             if b[o + 1] == 0:
@@ -135,16 +141,15 @@ class FlashQueue:
         self._erases += 1
         w = (w if w >= 0 else self._wmax) + 1  # a lost count: the highest seen at mount
         h = self._sh
-        struct.pack_into("<4sI", h, 0, _MAGIC, w)
-        struct.pack_into("<I", h, 8, binascii.crc32(memoryview(h)[:8]))
-        self._wr(s, memoryview(h)[:12], 0)
+        struct.pack_into("<II", h, 0, _MAGIC, w)
+        struct.pack_into("<I", h, 8, binascii.crc32(self._a8))
+        self._wr(s, self._a12, 0)
 
     def _open(self, s):
         h = self._sh
-        m = memoryview(h)
         struct.pack_into("<QI", h, 16, self._seq, self._ser)
-        struct.pack_into("<I", h, 28, binascii.crc32(m[16:28], _CM))
-        self._wr(s, m[16:32], 16)
+        struct.pack_into("<I", h, 28, binascii.crc32(self._b12, _CM))
+        self._wr(s, self._b16, 16)
         if self._t == self._h:
             self._hnb = self._seq
         self._t = s
@@ -231,7 +236,7 @@ class FlashQueue:
                 if s != self._t:
                     nb = self._sector((s + 1) % self._n)[1]
                 continue
-            crc = _u32(self._rh, 2)
+            crc = _le(self._rh, 2, 4)
             c = binascii.crc32(self._rh[6:8])
             if ln:
                 self._dev.readblocks(s, m[:ln], o + _REC)

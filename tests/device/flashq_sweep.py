@@ -35,8 +35,11 @@ def workload(kind, seed, nops):
             c = random.getrandbits(4)
             size = (MAX_RECORD if c == 0 else 2000 + random.getrandbits(11) % 1500 if c < 3
                     else random.getrandbits(9))
-        if kind == "full":
+        if kind == "full":  # few acks: the queue fills up
             op = ("a", size) if r < 215 else ("k", 1 + r % 3) if r < 235 else ("m",) if r < 245 else ("e",)
+        elif kind == "small":  # many records a sector: ack flags, partly acked sectors
+            op = (("a", size) if r < 190 else ("k", 1 + r % 8) if r < 220 else ("p", 1 + r % 5) if r < 230
+                  else ("m",) if r < 240 else ("d",) if r < 243 else ("e",))
         elif r < 140:
             op = ("a", size)
         elif r < 190:
@@ -50,7 +53,7 @@ def workload(kind, seed, nops):
         elif r < 250:
             op = ("e",)
         else:
-            op = ("f",) if kind == "mixed" else ("m",)
+            op = ("f",)
         if op[0] == "a":
             op = ("a", payload(i, op[1]))
         ops.append(op)
