@@ -341,9 +341,13 @@ async def serve_stdio(bridge, device=None):
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=()):
+def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeout=600.0):
     """The Starlette app: `/mcp` (all devices), `/mcp/{device}` (one), `/devices` (JSON list).
-    Host and Origin are checked (DNS rebinding), and a bearer token when one is set."""
+    Host and Origin are checked (DNS rebinding), and a bearer token when one is set.
+
+    A 2025-era HTTP client that vanishes mid-call does not cancel it (its stream could be
+    resumed, says that revision): its session, and the device work it started, end once it has
+    had no HTTP request open for `session_timeout` seconds."""
     from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
     from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
     from starlette.applications import Starlette
@@ -365,7 +369,8 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=()):
     managers = []
     routes = []
     for device in [None, *bridge.links]:
-        mgr = StreamableHTTPSessionManager(app=bridge.server(device), security_settings=security)
+        mgr = StreamableHTTPSessionManager(app=bridge.server(device), security_settings=security,
+                                           session_idle_timeout=session_timeout)
         managers.append(mgr)
         routes.append(Route("/mcp" if device is None else f"/mcp/{device}", endpoint=StreamableHTTPASGIApp(mgr)))
     checker = TransportSecurityMiddleware(security)
@@ -410,7 +415,8 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-async def serve_http(bridge, host="127.0.0.1", port=8765, token=None, allow_hosts=(), ready=None):
+async def serve_http(bridge, host="127.0.0.1", port=8765, token=None, allow_hosts=(), ready=None,
+                     session_timeout=600.0):
     """Serve Streamable HTTP with uvicorn until cancelled. `ready(url)` is called once listening."""
     import uvicorn
 
@@ -418,7 +424,7 @@ async def serve_http(bridge, host="127.0.0.1", port=8765, token=None, allow_host
         def capture_signals(self):  # the command owns Ctrl-C (asyncio.run cancels us)
             return contextlib.nullcontext()
 
-    app = http_app(bridge, host, token, allow_hosts)
+    app = http_app(bridge, host, token, allow_hosts, session_timeout)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
                             timeout_graceful_shutdown=2)
     server = _Uvicorn(config)

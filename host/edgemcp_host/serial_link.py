@@ -17,6 +17,7 @@ import os
 import pathlib
 import re
 import subprocess
+import time
 import tty
 
 from . import __version__, paths
@@ -27,6 +28,7 @@ PROTOCOL_VERSION = "2025-11-25"
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_LINE = 1 << 20  # a longer line is garbage (no device message is this big): dropped whole
 INTERNAL_ERROR = -32603
+CANCEL_GRACE = 1.0  # seconds a device's messages already on the wire may trail a cancellation
 
 
 class LinkError(Exception):
@@ -247,7 +249,10 @@ class DeviceLink:
         self.state = "down"
         self.last_error = None
         self.connects = 0
-        self.stray = 0  # responses and progress for requests no longer waiting (cancelled, timed out)
+        # Responses and progress for requests nobody waits for, more than CANCEL_GRACE after the
+        # device was told to stop (or never told): a device that ignores cancellation.
+        self.stray = 0
+        self._cancelled = {}  # request id -> when the device was told to stop
         self._ids = itertools.count(1)
         self._pending = {}
         self._buf = bytearray()
@@ -381,8 +386,7 @@ class DeviceLink:
             return
         p = self._pending.pop(msg.get("id"), None)
         if p is None:
-            self.stray += 1
-            log.info("device %s: stray response (no request waits for it): %.200s", self.name, line)
+            self._stray(msg.get("id"), "response", line)
             return
         if p.future.done():
             return
@@ -391,17 +395,24 @@ class DeviceLink:
         else:
             p.future.set_result(msg.get("result") or {})
 
+    def _stray(self, rid, what, detail):
+        t = self._cancelled.get(rid)
+        if t is not None and time.monotonic() - t < CANCEL_GRACE:
+            log.debug("device %s: %s already under way when request %s was cancelled", self.name, what, rid)
+            return
+        self.stray += 1
+        log.info("device %s: stray %s (no request waits for it): %.200s", self.name, what, detail)
+
     def _console(self, line):
         text = line.decode("utf-8", "replace")
         logging.getLogger(f"edgemcp.device.{self.name}").info("%s", text)
-        self._emit("notifications/message", {"level": "info", "logger": f"{self.name}/console", "data": text})
+        self._emit("notifications/message", {"level": "info", "logger": "console", "data": text})
 
     def _on_notification(self, method, params):
         if method == "notifications/progress":
             p = self._pending.get(params.get("progressToken"))
             if p is None:
-                self.stray += 1
-                log.info("device %s: stray progress (no request waits for it): %s", self.name, params)
+                self._stray(params.get("progressToken"), "progress", params)
             else:
                 p.deadline_reset.set()
                 if p.on_progress:
@@ -457,6 +468,10 @@ class DeviceLink:
         except BaseException:
             # Cancelled by the client, timed out, or the link failed: the device stops the work.
             if self._pending.pop(rid, None) is not None and self._chan is not None:
+                now = time.monotonic()
+                if len(self._cancelled) > 1000:
+                    self._cancelled = {k: t for k, t in self._cancelled.items() if now - t < CANCEL_GRACE}
+                self._cancelled[rid] = now
                 try:
                     self._send({"jsonrpc": "2.0", "method": "notifications/cancelled",
                                 "params": {"requestId": rid, "reason": "cancelled by the client"}})
@@ -497,6 +512,7 @@ class DeviceLink:
                 "port": self.transport.describe(), "pid": self.transport.pid,
                 "server_info": self.server_info, "protocol_version": self.protocol_version,
                 "tools": [t.get("name") for t in self.tools], "connects": self.connects, "stray": self.stray,
+                "pending": len(self._pending),
                 "last_error": self.last_error}
 
 

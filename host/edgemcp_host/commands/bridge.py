@@ -63,6 +63,9 @@ def register(sub):
                    help="HTTP: require 'Authorization: Bearer TOKEN' (default: $EDGEMCP_TOKEN)")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="HTTP: another Host/Origin name clients use to reach the bridge (DNS-rebinding check)")
+    p.add_argument("--session-timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="HTTP: end a session (and cancel its device work) after this long without any "
+                        "open request from its client (default 600)")
     p.add_argument("-v", "--verbose", action="store_true", help="log the bridge's work on stderr")
     p.set_defaults(func=run)
 
@@ -97,7 +100,7 @@ def run(args):
                 def ready(url):
                     print(f"edgemcp bridge: {url} (devices: " +
                           ", ".join(f"{url}/{n}" for n in bridge.links) + ")", file=sys.stderr, flush=True)
-                await serve_http(bridge, host, port, args.token, args.allow_host, ready)
+                await serve_http(bridge, host, port, args.token, args.allow_host, ready, args.session_timeout)
             else:
                 await serve_stdio(bridge, args.device)
         finally:
