@@ -1,38 +1,58 @@
-# MicroPython side of the bit-exactness tests: runs every input record of a file through one
-# tflite.Interpreter and writes the raw output bytes, so one process serves hundreds of inputs.
-# usage: micropython-edgemcp run_batch.py MODEL INPUTS OUTPUTS
+# MicroPython side of the tflite tests: one process runs a list of jobs, so hundreds of inputs
+# and dozens of models cost one start-up. usage: micropython-edgemcp run_batch.py JOBS.json
+# Each job: {"model": path, "inputs": path or null, "outputs": path or null}. Input records are
+# the raw bytes of every input tensor, back to back; outputs are written the same way. With
+# "inputs": null the model is invoked once with zeroed inputs (hostile-model runs).
+# Prints one JSON line per job: arena bytes and tensor details, or the exception raised.
 import json
 import sys
 
 import tflite
 
-model_path, in_path, out_path = sys.argv[1:4]
-with open(model_path, "rb") as f:
-    model = f.read()
-it = tflite.Interpreter(model)
-ins = [it.get_input_details(i) for i in range(it.input_count)]
-outs = [it.get_output_details(i) for i in range(it.output_count)]
-size_of = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "int64": 8, "bool": 1}
-in_bytes = []
-for d in ins:
-    n = size_of[d["dtype"]]
+SIZE = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "int64": 8, "bool": 1}
+
+
+def nbytes(d):
+    n = SIZE[d["dtype"]]
     for s in d["shape"]:
         n *= s
-    in_bytes.append(n)
-bufs = [bytearray(n) for n in in_bytes]
-count = 0
-with open(in_path, "rb") as fin, open(out_path, "wb") as fout:
-    while True:
-        done = False
+    return n
+
+
+def run(job):
+    with open(job["model"], "rb") as f:
+        model = f.read()
+    it = tflite.Interpreter(model)
+    ins = [it.get_input_details(i) for i in range(it.input_count)]
+    outs = [it.get_output_details(i) for i in range(it.output_count)]
+    bufs = [bytearray(nbytes(d)) for d in ins]
+    count = 0
+    if job.get("inputs") is None:
         for i, b in enumerate(bufs):
-            if fin.readinto(b) != len(b):
-                done = True
-                break
             it.set_input(b, i)
-        if done:
-            break
         it.invoke()
         for i in range(it.output_count):
-            fout.write(it.get_output(i))
-        count += 1
-print(json.dumps({"count": count, "arena": it.arena_used_bytes(), "inputs": ins, "outputs": outs}))
+            it.get_output(i)
+        count = 1
+    else:
+        with open(job["inputs"], "rb") as fin, open(job["outputs"], "wb") as fout:
+            while True:
+                if any(fin.readinto(b) != len(b) for b in bufs):
+                    break
+                for i, b in enumerate(bufs):
+                    it.set_input(b, i)
+                it.invoke()
+                for i in range(it.output_count):
+                    fout.write(it.get_output(i))
+                count += 1
+    return {"count": count, "arena": it.arena_used_bytes(), "inputs": ins, "outputs": outs}
+
+
+with open(sys.argv[1]) as f:
+    jobs = json.load(f)
+for job in jobs:
+    try:
+        r = run(job)
+    except Exception as e:
+        r = {"error": type(e).__name__, "message": str(e)}
+    print(json.dumps(r))
