@@ -88,12 +88,13 @@ class Model:
             extra = got.pop()
             assert extra[1] == p[1], ("interrupted append not intact", extra[0])
         lost = len(self.recs) - len(got)
-        assert lost >= 0 and self.recs[lost:] == got, ("records differ", self.recs[:3], got[:3], p)
+        assert lost >= 0 and self.recs[lost:] == got, (
+            "records differ", [r[0] for r in self.recs], [r[0] for r in got], p and p[0])
         if lost:
             gone = self.recs[lost - 1][0]
             ok = (p and (p[0] == "k" and gone <= p[1] or p[0] == "f"
                          or p[0] == "a" and self.policy == "drop_oldest"))
-            assert ok, ("records lost", lost, gone, p)
+            assert ok, ("records lost", lost, gone, p and p[0])
             if p[0] == "f":
                 assert not got, "interrupted format left part of the queue"
         if extra:

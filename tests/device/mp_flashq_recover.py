@@ -1,0 +1,124 @@
+# The flash queue mounts whatever the partition holds: random garbage, erased flash, a
+# half-erased sector, sectors of real queues shuffled, duplicated and bit-flipped. No
+# exception escapes FlashQueue(...); what it then shows was really appended (same seq, same
+# bytes, in order); and it works on from there under strict NOR rules, across remounts.
+import random
+import sys
+
+sys.path.insert(0, "tests/device")
+from edgemcp.flashq import FlashQueue  # noqa: E402
+from flashq_sweep import Model, do, payload, workload  # noqa: E402
+from powercut import PowerCut, RAMFlash  # noqa: E402
+
+SECTOR = 4096
+random.seed(7)
+
+
+def rand(n):
+    return bytes(random.getrandbits(8) for _ in range(n))
+
+
+def source(n, policy, seed):
+    """A queue that has been used for a while: its image and every (seq, data) appended."""
+    pc = PowerCut(RAMFlash(n))
+    m = Model(policy)
+    q = FlashQueue(pc, policy)
+    appended = {}
+    for op in workload("full" if seed % 2 else "mixed", seed, 120):
+        last = m.last
+        q = do(q, pc, op, m)
+        if m.last != last:
+            appended[m.last] = op[1]
+    return bytes(pc.dev.mem), appended
+
+
+def check(img, n, appended, policy="reject"):
+    pc = PowerCut(RAMFlash(n, img))
+    q = FlashQueue(pc, policy)  # must not raise, whatever img holds
+    got = q.peek(len(q) + 1)
+    last = -1
+    for s, d in got:
+        assert s > last and appended.get(s) == d, ("a record nobody appended", s)
+        last = s
+    # It works on: once they are acknowledged, a new record comes after all of them.
+    if got:
+        q.ack(got[-1][0])
+    s = q.append(b"sentinel")
+    assert s > last
+    assert q.peek(len(q) + 1)[-1] == (s, b"sentinel")
+    q.ack(s)
+    assert len(q) == 0
+    m = Model(policy)
+    m.last = s
+    for op in workload("small", len(img) + s, 40) + [("m",)]:
+        q = do(q, pc, op, m)
+    q.stats()
+    return len(got)
+
+
+images = shown = 0
+for n in (2, 3, 5, 8):
+    appended = {}
+    # Erased flash formats itself; random bytes; random bytes with erased sectors between.
+    assert check(b"\xff" * (n * SECTOR), n, appended) == 0
+    for i in range(25):
+        img = bytearray(rand(n * SECTOR))
+        if i % 2:
+            for s in range(n):
+                if random.getrandbits(1):
+                    img[s * SECTOR:(s + 1) * SECTOR] = b"\xff" * SECTOR
+        assert check(img, n, appended) == 0
+        images += 1
+    # Real queues, damaged.
+    for seed in range(6):
+        img, appended = source(n, "reject", seed)
+        assert check(img, n, appended) >= 0
+        for i in range(30):
+            b = bytearray(img)
+            kind = i % 6
+            s = random.getrandbits(8) % n
+            if kind == 0:  # a half-erased sector (either half)
+                a = s * SECTOR + (SECTOR // 2 if i % 12 else 0)
+                b[a:a + SECTOR // 2] = b"\xff" * (SECTOR // 2)
+            elif kind == 1:  # a sector partly erased: random bits set
+                a = s * SECTOR
+                r = rand(SECTOR)
+                for j in range(SECTOR):
+                    b[a + j] |= r[j] & r[(j * 7) % SECTOR]
+            elif kind == 2:  # a sector of garbage
+                b[s * SECTOR:(s + 1) * SECTOR] = rand(SECTOR)
+            elif kind == 3:  # sectors shuffled
+                order = list(range(n))
+                for j in range(n - 1, 0, -1):
+                    k = random.getrandbits(8) % (j + 1)
+                    order[j], order[k] = order[k], order[j]
+                b = bytearray(b"".join(img[o * SECTOR:(o + 1) * SECTOR] for o in order))
+            elif kind == 4:  # a sector copied over another
+                t = random.getrandbits(8) % n
+                b[t * SECTOR:(t + 1) * SECTOR] = img[s * SECTOR:(s + 1) * SECTOR]
+            else:  # bits flipped in headers and records
+                for j in range(1 + random.getrandbits(3)):
+                    a = random.getrandbits(16) % len(b)
+                    b[a] ^= 1 << random.getrandbits(3)
+            shown += check(bytes(b), n, appended, "drop_oldest" if i % 2 else "reject")
+            images += 1
+# A half-erased sector at the head of a long queue loses at most what that sector held.
+pc = PowerCut(RAMFlash(6))
+q = FlashQueue(pc)
+for i in range(60):
+    q.append(payload(i, 300 + i))
+q.ack(4)
+img = bytes(pc.dev.mem)
+before = q.peek(len(q))
+h, nb = q._h, q._hnb
+assert h != q._t and len(before) == 55
+b = bytearray(img)
+b[h * SECTOR + SECTOR // 2:(h + 1) * SECTOR] = b"\xff" * (SECTOR // 2)
+q = FlashQueue(PowerCut(RAMFlash(6, b)))
+after = q.peek(len(q) + 1)
+assert [r for r in before if r[0] >= nb] == [r for r in after if r[0] >= nb]
+hb = [r for r in before if r[0] < nb]
+ha = [r for r in after if r[0] < nb]
+assert ha == hb[:len(ha)] and 0 < len(ha) < len(hb), (len(ha), len(hb))
+print("images mounted:", images, "records shown from damaged queues:", shown)
+print("ok")
