@@ -27,7 +27,13 @@ async def _main():
     _stop = asyncio.Event()
     from . import serial_link
     asyncio.create_task(_until_done(serial_link.serve(cfg["max_line"])))
+    link = None
+    if (cfg.get("mqtt") or {}).get("url"):
+        from . import mqtt_link
+        link = mqtt_link.start(cfg)
     await _stop.wait()
+    if link:
+        await link.close()  # clears its retained presence
     if _reset:
         await asyncio.sleep_ms(50)  # let the reply that asked for the reset go out
 

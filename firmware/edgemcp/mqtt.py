@@ -293,6 +293,11 @@ class Client:
         if self._s:
             await self._sub_packet(0xA2, topics, None)
 
+    def forget(self, topics):
+        """Stop resubscribing to these filters after a reconnect (no packet sent)."""
+        for t in topics:
+            self._subs.pop(t, None)
+
     async def disconnect(self, reason=0):
         """Send DISCONNECT with the reason (0: normal, the will is discarded; 4: send the will)
         and stop reconnecting."""

@@ -1,0 +1,185 @@
+# MCP over MQTT: the device as an MCP server on a broker, following the EMQX binding
+# (mqtt-ai/mcp-over-mqtt, specification/2025-03-26/basic/mqtt_transport.md). One server
+# session per MCP client; sessions end with the client's presence message or our connection.
+import sys
+import json
+import asyncio
+from . import server, mqtt
+from .logs import log
+
+_CID = "MCP-MQTT-CLIENT-ID"
+
+
+def _clean(s):
+    # a topic level: no wildcards, no separators
+    return s.replace("/", "_").replace("+", "_").replace("#", "_") or "_"
+
+
+class Link:
+    def __init__(self, mcfg, name, max_message, version):
+        import binascii
+        import machine
+        sid = mcfg.get("client_id") or binascii.hexlify(machine.unique_id()).decode()
+        self.sid = sid = _clean(sid)  # server-id is our MQTT client id
+        self.name = "edgemcp/%s/%s" % (_clean(sys.platform), _clean(name))
+        self.tail = sid + "/" + self.name
+        self.presence = "$mcp-server/presence/" + self.tail
+        self.control = "$mcp-server/" + self.tail
+        self.cap = "$mcp-server/capability/" + self.tail
+        ca = mcfg.get("ca")
+        if ca:
+            with open(ca, "rb") as f:
+                ca = f.read()
+        meta = json.dumps({"implementation": "edgemcp", "version": version, "platform": sys.platform})
+        c = self.client = mqtt.Client(
+            mcfg["url"], client_id=sid, username=mcfg.get("username"), password=mcfg.get("password"),
+            keepalive=mcfg.get("keepalive", 60), will=(self.presence, b"", 1, True),
+            user=[("MCP-COMPONENT-TYPE", "mcp-server"), ("MCP-META", meta)],
+            pub_user=[("MCP-COMPONENT-TYPE", "mcp-server"), (_CID, sid)],
+            max_packet=mcfg.get("max_packet", max_message + 512), ca=ca)
+        c.on_message = self._message
+        c.on_connect = self._up
+        c.on_disconnect = self._down
+        self.sessions = {}  # mcp-client-id -> server session
+        self.out = []  # (topic, message) waiting to be published
+        self.max_out = mcfg.get("max_queue", 32)
+        self.dropped = 0
+        self._ev = asyncio.Event()
+        self._tasks = ()
+
+    def start(self):
+        self._tasks = (asyncio.create_task(self.client.subscribe(self.control)),  # kept across reconnects
+                       asyncio.create_task(self.client.run()), asyncio.create_task(self._sender()))
+        return self
+
+    async def close(self):
+        # Clear the presence (retained) before leaving, as the binding asks.
+        if self.client.connected:
+            try:
+                await asyncio.wait_for_ms(self.client.publish(self.presence, b"", 1, True), 2000)
+            except Exception:
+                pass
+        await self.client.disconnect()
+        self._down()
+        for t in self._tasks:
+            t.cancel()
+
+    async def _up(self):
+        from . import registry
+        names = ", ".join(t[0]["name"] for t in registry.TOOLS)
+        online = {"jsonrpc": "2.0", "method": "notifications/server/online", "params": {
+            "server_name": self.name,
+            "description": "edgemcp device %s; tools: %s" % (self.sid, names)}}
+        await self.client.publish(self.presence, json.dumps(online), 1, True, keep=False)
+
+    def _down(self):
+        # Session expiry 0: the broker forgot the clients' topics and they saw our will.
+        for cid in list(self.sessions):
+            self._end(cid)
+        self.out.clear()
+
+    def _topics(self, cid):
+        return ("$mcp-client/capability/" + cid, "$mcp-client/presence/" + cid,
+                "$mcp-rpc/%s/%s" % (cid, self.tail))
+
+    def _end(self, cid):
+        s = self.sessions.pop(cid, None)
+        if s:
+            server.close_session(s)
+        t = self._topics(cid)
+        self.client.forget(t)
+        if self.client.connected:
+            asyncio.create_task(self._unsub(t))
+
+    async def _unsub(self, t):
+        try:
+            await self.client.unsubscribe(t)
+        except mqtt.MQTTError:
+            pass
+
+    def _message(self, topic, payload, props, retain):
+        if topic == self.control:
+            cid = None
+            for k, v in (props or {}).get(mqtt.USER, ()):
+                if k == _CID:
+                    cid = v
+            if not cid or "/" in cid or "+" in cid or "#" in cid:
+                log("warning", "MCP over MQTT: initialize without a valid %s user property" % _CID)
+                return
+            asyncio.create_task(self._init(cid, bytes(payload)))
+            return
+        p = topic.split("/", 2)
+        if len(p) < 3:
+            return
+        cid = p[1]
+        if p[0] == "$mcp-client":  # presence (the client left) or capability change
+            if p[1] == "presence":
+                self._end(p[2])
+            else:
+                s = self.sessions.get(p[2])
+                if s:
+                    server.receive(s, payload)
+            return
+        s = self.sessions.get(cid)
+        if s is None:
+            return
+        if len(payload) < 200 and b'"notifications/disconnected"' in bytes(payload):
+            self._end(cid)
+        else:
+            server.receive(s, payload)
+
+    async def _init(self, cid, data):
+        # The binding: subscribe to the client's topics before answering its initialize.
+        old = self.sessions.pop(cid, None)
+        if old:
+            server.close_session(old)
+        cap, pres, rpc = self._topics(cid)
+        try:
+            await self.client.subscribe((cap, pres), 1)
+            await self.client.subscribe(rpc, 1, no_local=True)
+        except mqtt.MQTTError as e:
+            log("warning", "MCP over MQTT: cannot subscribe for client %s: %s" % (cid, e))
+            return
+        s = self.sessions[cid] = server.open_session(lambda b: self._send(rpc, b))
+        server.receive(s, data)
+
+    def _send(self, topic, b):
+        # Never blocks: queued for the sender. List-changed and resource-updated notifications
+        # go once to the capability topic, however many sessions the server told.
+        if len(b) < 300 and isinstance(b, str) and '"id"' not in b and ("list_changed" in b or "resources/updated" in b):
+            try:
+                m = json.loads(b).get("method", "")
+            except ValueError:
+                m = ""
+            if m.endswith("/list_changed") or m == "notifications/resources/updated":
+                topic = self.cap
+                if (topic, b) in self.out:
+                    return
+        if len(self.out) >= self.max_out:
+            self.dropped += 1
+            return
+        self.out.append((topic, b))
+        self._ev.set()
+
+    async def _sender(self):
+        c = self.client
+        while True:
+            await self._ev.wait()
+            self._ev.clear()
+            while self.out:
+                t, b = self.out.pop(0)
+                try:
+                    await c.publish(t, b, 1, keep=False, wait=False)
+                except mqtt.MQTTError as e:  # down (its sessions end) or over the broker's size
+                    self.dropped += 1
+                    c.last_error = e
+
+
+def start(cfg):
+    """Start the MQTT link from the app's config (cfg["mqtt"]["url"] set); None if unusable."""
+    from . import VERSION
+    try:
+        return Link(cfg["mqtt"], cfg["name"], cfg["max_line"], VERSION).start()
+    except (ValueError, OSError, KeyError, TypeError) as e:
+        log("error", "MQTT link not started: %r" % e)
+        return None

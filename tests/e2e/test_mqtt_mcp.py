@@ -1,0 +1,222 @@
+"""MCP over MQTT on the virtual device, checked by an independent MCP-over-MQTT client written
+here with paho-mqtt from the EMQX binding (mqtt-ai/mcp-over-mqtt, 2025-03-26 mqtt_transport):
+discovery by the retained presence, initialize on the control topic, RPC on the per-client
+topic, capability notifications, two clients at once, a client's will ending its session, the
+device's will clearing its presence, and the serial link still serving meanwhile."""
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from conftest import ROOT
+from mqtt_broker import mqtt_broker  # noqa: F401  (fixture)
+from vdevice import board_root, device_cmd, device_env
+
+DEVICE_ID = "mqttdev01"
+
+
+def props(kind, **user):
+    p = Properties(kind)
+    p.UserProperty = list(user.items())
+    return p
+
+
+class McpMqttClient:
+    """An MCP client on the broker, per the binding; requests are answered on its RPC topic."""
+
+    def __init__(self, broker, name_filter="edgemcp/#"):
+        self.cid = uuid.uuid4().hex
+        self.q = queue.Queue()  # (topic, payload dict or None, retain)
+        c = self.c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.cid, protocol=paho.MQTTv5)
+        gone = json.dumps({"jsonrpc": "2.0", "method": "notifications/disconnected"})
+        c.will_set("$mcp-client/presence/" + self.cid, gone, qos=1,
+                   properties=props(PacketTypes.WILLMESSAGE, **{"MCP-COMPONENT-TYPE": "mcp-client"}))
+        self.subscribed = queue.Queue()
+        c.on_message = lambda c, u, m: self.q.put((m.topic, json.loads(m.payload) if m.payload else None, m.retain))
+        c.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.put([r.value for r in rcs])
+        ok = threading.Event()
+        c.on_connect = lambda c, u, f, rc, p: ok.set()
+        cp = props(PacketTypes.CONNECT, **{"MCP-COMPONENT-TYPE": "mcp-client", "MCP-META": "{}"})
+        cp.SessionExpiryInterval = 0
+        c.connect(broker.host, broker.port, keepalive=30, clean_start=True, properties=cp)
+        c.loop_start()
+        assert ok.wait(10)
+        self.sub("$mcp-server/presence/+/" + name_filter)
+        self.next_id = 0
+
+    def sub(self, topic, no_local=False):
+        self.c.subscribe(topic, options=SubscribeOptions(qos=1, noLocal=no_local))
+        assert all(r < 128 for r in self.subscribed.get(timeout=10))
+
+    def pub(self, topic, msg):
+        body = json.dumps(msg) if isinstance(msg, dict) else msg
+        p = props(PacketTypes.PUBLISH, **{"MCP-COMPONENT-TYPE": "mcp-client", "MCP-MQTT-CLIENT-ID": self.cid})
+        self.c.publish(topic, body, qos=1, properties=p).wait_for_publish(10)
+
+    def wait(self, pred, timeout=15):
+        deadline = time.monotonic() + timeout
+        kept = []
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    m = self.q.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if pred(m):
+                    return m
+                kept.append(m)
+            raise AssertionError("nothing matched; got %r" % kept[-10:])
+        finally:
+            for m in kept:
+                self.q.put(m)
+
+    def discover(self):
+        t, msg, retain = self.wait(lambda m: m[0].startswith("$mcp-server/presence/") and m[1])
+        assert msg["method"] == "notifications/server/online"
+        _, _, sid, name = t.split("/", 3)
+        assert name == msg["params"]["server_name"]
+        self.retained = retain
+        return sid, name
+
+    def initialize(self, sid, name):
+        self.sid, self.name = sid, name
+        self.rpc = "$mcp-rpc/%s/%s/%s" % (self.cid, sid, name)
+        self.sub("$mcp-server/capability/%s/%s" % (sid, name))
+        self.sub(self.rpc, no_local=True)
+        self.pub("$mcp-server/%s/%s" % (sid, name), {
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-03-26", "capabilities": {},
+                       "clientInfo": {"name": "paho-mcp-test", "version": "1"}}})
+        r = self.response(0, timeout=15)
+        self.pub(self.rpc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return r
+
+    def response(self, rid, timeout=15):
+        return self.wait(lambda m: m[0] == self.rpc and m[1] and m[1].get("id") == rid, timeout)[1]
+
+    def request(self, method, params=None, timeout=15):
+        self.next_id += 1
+        self.pub(self.rpc, {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}})
+        r = self.response(self.next_id, timeout)
+        assert "error" not in r, r
+        return r["result"]
+
+    def drop(self):
+        """An abrupt end: the socket closes without DISCONNECT, so the broker sends the will."""
+        self.c.loop_stop()
+        self.c.socket().close()
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+@pytest.fixture
+def device(tmp_path, mqtt_broker, device_bin):
+    root = board_root(tmp_path, {"name": "mqtt-board", "test_tools": True,
+                                 "mqtt": {"url": mqtt_broker.url, "keepalive": 10}})
+    env = {**os.environ, **device_env(root, DEVICE_ID)}
+    p = subprocess.Popen(device_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    yield p
+    if p.poll() is None:
+        p.kill()
+    p.wait(10)
+    for f in (p.stdin, p.stdout, p.stderr):
+        f.close()
+
+
+def test_mcp_over_mqtt_two_clients(mqtt_broker, device):
+    a = McpMqttClient(mqtt_broker)
+    b = McpMqttClient(mqtt_broker)
+    try:
+        sid, name = a.discover()
+        assert b.discover() == (sid, name)
+        assert sid == DEVICE_ID.encode().hex()  # hex of machine.unique_id()
+        assert name == "edgemcp/linux/mqtt-board"
+
+        ra = a.initialize(sid, name)["result"]
+        assert ra["serverInfo"]["name"] == "mqtt-board" and ra["protocolVersion"] == "2025-03-26"
+        b.initialize(sid, name)
+        tools = a.request("tools/list")["tools"]
+        assert {"echo", "add", "slow", "device_info"} <= {t["name"] for t in tools}
+
+        # both at once: a long call on A while B calls; each gets only its own answers
+        a.next_id += 1
+        slow_id = a.next_id
+        a.pub(a.rpc, {"jsonrpc": "2.0", "id": slow_id, "method": "tools/call",
+                      "params": {"name": "slow", "arguments": {"seconds": 1, "steps": 2},
+                                 "_meta": {"progressToken": "p1"}}})
+        assert b.request("tools/call", {"name": "add", "arguments": {"a": 2, "b": 40}})["structuredContent"] == {"sum": 42}
+        assert b.request("tools/call", {"name": "echo", "arguments": {"text": "héllo"}})["content"][0]["text"] == "héllo"
+        prog = a.wait(lambda m: m[0] == a.rpc and m[1] and m[1].get("method") == "notifications/progress")
+        assert prog[1]["params"]["progressToken"] == "p1"
+        assert a.response(slow_id)["result"]["structuredContent"] == {"slept": 1, "steps": 2}
+        bad = b.request("tools/call", {"name": "add", "arguments": {"a": "x", "b": 1}})
+        assert bad["isError"]
+        info = a.request("tools/call", {"name": "device_info", "arguments": {}})["structuredContent"]
+        assert info["device_id"] == sid
+        print("device heap_alloc with two MQTT clients:", info["heap_alloc"])
+
+        # capability topic: resource-updated notifications go there, once for both clients
+        a.request("resources/subscribe", {"uri": "device://log"})
+        b.request("resources/subscribe", {"uri": "device://log"})
+        cap = "$mcp-server/capability/%s/%s" % (sid, name)
+        assert b.request("tools/call", {"name": "fail", "arguments": {"message": "boom"}})["isError"]
+        m = a.wait(lambda m: m[0] == cap)
+        assert m[1]["method"] == "notifications/resources/updated" and m[1]["params"]["uri"] == "device://log"
+        time.sleep(0.5)
+        assert not [x for x in list(a.q.queue) if x[0] == cap], "the update reached the capability topic twice"
+
+        # the serial link keeps serving while MQTT clients are connected
+        device.stdin.write(b'{"jsonrpc":"2.0","id":7,"method":"ping"}\n')
+        device.stdin.flush()
+        assert json.loads(device.stdout.readline()) == {"jsonrpc": "2.0", "id": 7, "result": {}}
+
+        # A's will on its presence topic ends its session: the device unsubscribes its topics
+        a.drop()
+        deadline = time.monotonic() + 10
+        while "Received UNSUBSCRIBE from " + sid not in mqtt_broker.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "Received UNSUBSCRIBE from " + sid in mqtt_broker.log()
+        assert b.request("ping") == {}
+    finally:
+        b.close()
+
+    # the device dies: its will clears the retained presence
+    watcher = McpMqttClient(mqtt_broker)
+    try:
+        assert watcher.discover() == (sid, name) and watcher.retained
+        device.send_signal(signal.SIGKILL)
+        t, msg, _ = watcher.wait(lambda m: m[0].startswith("$mcp-server/presence/") and m[1] is None)
+        assert t == "$mcp-server/presence/%s/%s" % (sid, name)
+    finally:
+        watcher.close()
+    late = McpMqttClient(mqtt_broker)
+    try:
+        with pytest.raises(AssertionError):
+            late.wait(lambda m: m[0].startswith("$mcp-server/presence/"), timeout=1)
+    finally:
+        late.close()
+
+
+def test_device_clears_presence_when_it_stops(mqtt_broker, device):
+    w = McpMqttClient(mqtt_broker)
+    try:
+        sid, name = w.discover()
+        device.stdin.close()  # the host closes the serial link: the app stops
+        t, msg, _ = w.wait(lambda m: m[0].startswith("$mcp-server/presence/") and m[1] is None)
+        assert device.wait(10) == 0
+        assert "Received DISCONNECT from " + sid in mqtt_broker.log()
+    finally:
+        w.close()
