@@ -1,0 +1,38 @@
+"""The MCP conformance suite (npm @modelcontextprotocol/conformance 0.1.16, server scenarios,
+run with Node 22 from build/node) against the bridge's HTTP endpoints with a virtual device.
+Each scenario either passes or is named, with its reason, in the committed baseline; the suite
+itself fails on a new failure and on a baseline entry that now passes."""
+import subprocess
+
+import pytest
+
+from conftest import ROOT
+from test_bridge_support import BridgeProc, env
+
+NODE = ROOT / "build/node/node_modules/.bin/node"
+CONFORMANCE = ROOT / "build/node/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+HERE = ROOT / "tests/e2e"
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory):
+    b = BridgeProc(tmp_path_factory.mktemp("conformance"), ("d",))
+    yield b
+    b.stop()
+
+
+@pytest.mark.parametrize("endpoint,baseline", [("/d", "conformance-baseline.yml"),
+                                               ("", "conformance-baseline-aggregated.yml")])
+def test_conformance(bridge, tmp_path, endpoint, baseline):
+    if not CONFORMANCE.exists():
+        pytest.fail(f"{CONFORMANCE} is missing: run `make setup`")
+    r = subprocess.run([str(NODE), str(CONFORMANCE), "server", "--url", bridge.url + endpoint,
+                        "--expected-failures", str(HERE / baseline), "-o", str(tmp_path / "results")],
+                       capture_output=True, text=True, timeout=300, env=env(HOME=str(tmp_path)), cwd=tmp_path)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-6000:]
+    assert "Baseline check passed" in out
+    for scenario in ("server-initialize", "ping", "tools-list", "resources-list", "prompts-list",
+                     "logging-set-level", "dns-rebinding-protection"):
+        assert f"✓ {scenario}:" in out, scenario
+    assert bridge.alive()
