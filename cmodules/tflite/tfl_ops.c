@@ -821,9 +821,21 @@ static int prep_mean(tfl_interp *it, uint32_t k, tfl_op *op) {
         return op_err(it, k, "output shape does not match the reduction");
     }
     if (is_q(in)) {
+        // Mean as TFLite Micro does it: the sum times in/out scale divided by the count,
+        // folded into one multiplier with as many extra bits as the count allows.
+        if (red > 0x7fffffff) {
+            return op_err(it, k, "reduction too large");
+        }
+        int32_t m, sh;
+        quantize_multiplier((double)in->scale / (double)out->scale, &m, &sh);
+        int extra = 31 - clz32((uint32_t)red);
+        if (extra > 31 + sh) {
+            extra = 31 + sh;
+        }
+        op->mult = (int32_t)(((int64_t)m << extra) / (int64_t)red);
+        op->shift = sh - extra;
         op->in_off = in->zero_point;
         op->out_off = out->zero_point;
-        op->mult = in->scale == out->scale && in->zero_point == out->zero_point;
     }
     return TFL_OK;
 }
@@ -1412,16 +1424,9 @@ static void eval_mean(const tfl_interp *it, const tfl_op *op) {
         }
         if (!q) {
             ((float *)(void *)out->data)[o] = fsum / (float)count;
-        } else if (op->mult) {
-            ((int8_t *)out->data)[o] = (int8_t)(isum / (int32_t)count);
         } else {
-            float scale = in->scale / out->scale;
-            float bias = (float)-op->in_off * scale;
-            float mean = (float)isum / (float)count;
-            float r = roundf(mean * scale + bias) + (float)op->out_off;
-            r = r < 127.0f ? r : 127.0f;
-            r = r > -128.0f ? r : -128.0f;
-            ((int8_t *)out->data)[o] = (int8_t)r;
+            int32_t v = mbqm(add_wrap(isum, (int32_t)(0u - (uint32_t)op->in_off * count)), op->mult, op->shift);
+            ((int8_t *)out->data)[o] = (int8_t)clampi(add_wrap(v, op->out_off), -128, 127);
         }
         for (int j = (int)nkept - 1; j >= 0; j--) {
             if (++ko[j] < (uint32_t)in->dims[kept[j]]) {

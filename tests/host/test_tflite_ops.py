@@ -1,0 +1,319 @@
+"""One small generated model per supported operator, type and parameter variant (strides,
+paddings, dilation, depth multiplier, per-channel vs per-tensor weights, every fused activation,
+broadcasting), each run on tflite-micro and on the virtual device: identical output bytes.
+Models are built here with the TFLite schema classes from the tflite-micro wheel."""
+import math
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tflite"))
+import tfl_testlib as T  # noqa: E402
+from tfl_testlib import BO, FLOAT32, INT8, INT32, OP, S  # noqa: E402
+
+INPUTS_PER_MODEL = 12
+SAME, VALID = 0, 1
+NONE, RELU, RELU_N1_TO_1, RELU6 = 0, 1, 2, 3
+
+
+def out_size(n, f, stride, dil, padding):
+    eff = (f - 1) * dil + 1
+    return -(-n // stride) if padding == SAME else -(-(n - eff + 1) // stride)
+
+
+class Case:
+    """A model builder with a seeded generator and helpers for int8/float activations."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+        self.mb = T.ModelBuilder()
+
+    def act(self, shape, q, scale=None, zp=None):
+        if not q:
+            return self.mb.tensor(shape, FLOAT32)
+        scale = scale if scale is not None else float(self.rng.uniform(0.01, 0.08))
+        zp = zp if zp is not None else int(self.rng.integers(-20, 20))
+        return self.mb.tensor(shape, INT8, scale=scale, zero_point=zp)
+
+    def scale_of(self, t):
+        return float(self.mb.tensors[t].quantization.scale[0])
+
+    def weights(self, shape, q, per_channel_dim=None):
+        """Constant weights; int8 symmetric with one scale or one per channel."""
+        if not q:
+            return self.mb.tensor(shape, FLOAT32, data=self.rng.uniform(-1, 1, size=shape).astype(np.float32)), None
+        data = self.rng.integers(-127, 128, size=shape, dtype=np.int8)
+        if per_channel_dim is None:
+            scales = np.array([self.rng.uniform(0.002, 0.02)], dtype=np.float32)
+        else:
+            scales = self.rng.uniform(0.002, 0.02, size=shape[per_channel_dim]).astype(np.float32)
+        t = self.mb.tensor(shape, INT8, data=data, scale=scales, zero_point=np.zeros(len(scales), np.int64),
+                           qdim=per_channel_dim or 0)
+        return t, scales
+
+    def bias(self, n, q, in_t, wscales):
+        if not q:
+            return self.mb.tensor([n], FLOAT32, data=self.rng.uniform(-1, 1, size=n).astype(np.float32))
+        bscale = (np.float32(self.scale_of(in_t)) * wscales).astype(np.float32)
+        if len(bscale) == 1:
+            bscale = bscale[0]
+        return self.mb.tensor([n], INT32, data=self.rng.integers(-3000, 3000, size=n, dtype=np.int32),
+                              scale=bscale, zero_point=0)
+
+
+def conv(q, stride=1, padding=SAME, dil=1, act=NONE, per_channel=True, bias=True, in_shape=(1, 9, 8, 3),
+         fsize=(3, 3), oc=4, depthwise=False, dm=1, seed=0):
+    c = Case(seed)
+    b_, h, w, ic = in_shape
+    fh, fw = fsize
+    x = c.act(list(in_shape), q)
+    if depthwise:
+        oc = ic * dm
+        wt, ws = c.weights([1, fh, fw, oc], q, 3 if per_channel else None)
+    else:
+        wt, ws = c.weights([oc, fh, fw, ic], q, 0 if per_channel else None)
+    oh, ow = out_size(h, fh, stride, dil, padding), out_size(w, fw, stride, dil, padding)
+    k = fh * fw * (1 if depthwise else ic)
+    out_scale = None
+    if q:
+        out_scale = 64 * 64 * math.sqrt(k) * c.scale_of(x) * float(ws.max()) / 60
+    y = c.act([b_, oh, ow, oc], q, scale=out_scale)
+    ins = [x, wt] + ([c.bias(oc, q, x, ws)] if bias else [])
+    if depthwise:
+        o = S.DepthwiseConv2DOptionsT()
+        o.depthMultiplier = dm
+        code, ot = OP.DEPTHWISE_CONV_2D, BO.DepthwiseConv2DOptions
+    else:
+        o = S.Conv2DOptionsT()
+        code, ot = OP.CONV_2D, BO.Conv2DOptions
+    o.padding, o.strideW, o.strideH, o.fusedActivationFunction = padding, stride, stride, act
+    o.dilationWFactor = o.dilationHFactor = dil
+    c.mb.op(code, ins, [y], ot, o)
+    return c.mb.build([x], [y])
+
+
+def fc(q, act=NONE, per_channel=False, bias=True, batches=3, depth=20, units=7, seed=0):
+    c = Case(seed)
+    x = c.act([batches, depth], q)
+    wt, ws = c.weights([units, depth], q, 0 if per_channel else None)
+    y = c.act([batches, units], q, scale=64 * 64 * math.sqrt(depth) * c.scale_of(x) * float(ws.max()) / 60 if q else None)
+    o = S.FullyConnectedOptionsT()
+    o.fusedActivationFunction = act
+    c.mb.op(OP.FULLY_CONNECTED, [x, wt, c.bias(units, q, x, ws) if bias else -1], [y], BO.FullyConnectedOptions, o)
+    return c.mb.build([x], [y])
+
+
+def pool(q, code, stride=2, padding=SAME, fsize=(3, 3), act=NONE, in_shape=(1, 9, 10, 3), seed=0):
+    c = Case(seed)
+    b_, h, w, ch = in_shape
+    x = c.act(list(in_shape), q)
+    oh, ow = out_size(h, fsize[0], stride, 1, padding), out_size(w, fsize[1], stride, 1, padding)
+    y = c.act([b_, oh, ow, ch], q, scale=c.scale_of(x) if q else None,
+              zp=int(c.mb.tensors[x].quantization.zeroPoint[0]) if q else None)
+    o = S.Pool2DOptionsT()
+    o.padding, o.strideW, o.strideH, o.filterHeight, o.filterWidth = padding, stride, stride, fsize[0], fsize[1]
+    o.fusedActivationFunction = act
+    c.mb.op(code, [x], [y], BO.Pool2DOptions, o)
+    return c.mb.build([x], [y])
+
+
+def softmax(q, beta=1.0, shape=(3, 10), seed=0):
+    c = Case(seed)
+    x = c.act(list(shape), q, scale=0.1 if q else None)
+    y = c.act(list(shape), q, scale=1 / 256, zp=-128)
+    o = S.SoftmaxOptionsT()
+    o.beta = beta
+    c.mb.op(OP.SOFTMAX, [x], [y], BO.SoftmaxOptions, o)
+    return c.mb.build([x], [y])
+
+
+def unary(q, code, shape=(2, 5, 7)):
+    c = Case(1)
+    x = c.act(list(shape), q, scale=0.06 if q else None)
+    if code == OP.LOGISTIC:
+        y = c.act(list(shape), q, scale=1 / 256, zp=-128)
+    elif code == OP.TANH:
+        y = c.act(list(shape), q, scale=1 / 128, zp=0)
+    else:
+        y = c.act(list(shape), q, scale=0.03 if q else None)
+    c.mb.op(code, [x], [y])
+    return c.mb.build([x], [y])
+
+
+def binary(q, code, a_shape, b_shape, act=NONE, seed=0):
+    c = Case(seed)
+    a = c.act(list(a_shape), q)
+    b = c.act(list(b_shape), q)
+    out_shape = list(np.broadcast_shapes(tuple(a_shape), tuple(b_shape)))
+    y = c.act(out_shape, q, scale=(0.05 if code == OP.ADD else 0.08) if q else None)
+    if code == OP.ADD:
+        o, ot = S.AddOptionsT(), BO.AddOptions
+    else:
+        o, ot = S.MulOptionsT(), BO.MulOptions
+    o.fusedActivationFunction = act
+    c.mb.op(code, [a, b], [y], ot, o)
+    return c.mb.build([a, b], [y])
+
+
+def quantize(kind):
+    c = Case(2)
+    shape = [2, 3, 5]
+    if kind == "f2q":
+        x, y = c.act(shape, False), c.act(shape, True, scale=0.03)
+        code = OP.QUANTIZE
+    elif kind == "q2q":
+        x, y = c.act(shape, True), c.act(shape, True)
+        code = OP.QUANTIZE
+    else:
+        x, y = c.act(shape, True), c.act(shape, False)
+        code = OP.DEQUANTIZE
+    c.mb.op(code, [x], [y])
+    return c.mb.build([x], [y])
+
+
+def reshape(q):
+    c = Case(3)
+    x = c.act([1, 4, 6], q)
+    s = c.mb.tensor([2], INT32, data=np.array([3, 8], np.int32))
+    y = c.act([3, 8], q, scale=c.scale_of(x) if q else None, zp=int(c.mb.tensors[x].quantization.zeroPoint[0]) if q else None)
+    # A FULLY_CONNECTED after the RESHAPE so the shared buffer is read by a later operator.
+    wt, ws = c.weights([5, 8], q)
+    z = c.act([3, 5], q, scale=0.5 if q else None)
+    c.mb.op(OP.RESHAPE, [x, s], [y], BO.ReshapeOptions, S.ReshapeOptionsT())
+    c.mb.op(OP.FULLY_CONNECTED, [y, wt, -1], [z], BO.FullyConnectedOptions, S.FullyConnectedOptionsT())
+    return c.mb.build([x], [z])
+
+
+def mean(q, axes, keep, in_shape=(1, 5, 6, 4), same_quant=False):
+    c = Case(4)
+    x = c.act(list(in_shape), q)
+    ax = [a % len(in_shape) for a in axes]
+    out_shape = [1 if d in ax else n for d, n in enumerate(in_shape)] if keep else \
+        [n for d, n in enumerate(in_shape) if d not in ax]
+    if q and same_quant:
+        y = c.act(out_shape, q, scale=c.scale_of(x), zp=int(c.mb.tensors[x].quantization.zeroPoint[0]))
+    else:
+        y = c.act(out_shape, q)
+    a = c.mb.tensor([len(axes)], INT32, data=np.array(axes, np.int32))
+    o = S.ReducerOptionsT()
+    o.keepDims = keep
+    c.mb.op(OP.MEAN, [x, a], [y], BO.ReducerOptions, o)
+    return c.mb.build([x], [y])
+
+
+def pad(q):
+    c = Case(5)
+    x = c.act([1, 3, 4, 2], q)
+    p = c.mb.tensor([4, 2], INT32, data=np.array([[0, 0], [1, 2], [2, 0], [0, 1]], np.int32))
+    y = c.act([1, 6, 6, 3], q, scale=c.scale_of(x) if q else None, zp=int(c.mb.tensors[x].quantization.zeroPoint[0]) if q else None)
+    c.mb.op(OP.PAD, [x, p], [y], BO.PadOptions, S.PadOptionsT())
+    return c.mb.build([x], [y])
+
+
+def concat(q, axis):
+    c = Case(6)
+    shapes = [[1, 3, 4, 2], [1, 3, 4, 5], [1, 3, 4, 1]] if axis in (3, -1) else [[1, 2, 4, 3], [1, 3, 4, 3], [1, 1, 4, 3]]
+    scale, zp = 0.04, 3
+    xs = [c.act(s, q, scale=scale, zp=zp) for s in shapes]
+    ax = axis % 4
+    out = list(shapes[0])
+    out[ax] = sum(s[ax] for s in shapes)
+    y = c.act(out, q, scale=scale, zp=zp)
+    o = S.ConcatenationOptionsT()
+    o.axis = axis
+    c.mb.op(OP.CONCATENATION, xs, [y], BO.ConcatenationOptions, o)
+    return c.mb.build(xs, [y])
+
+
+CASES = {}
+for q, tn in ((True, "int8"), (False, "float32")):
+    for a, an in ((NONE, "none"), (RELU, "relu"), (RELU_N1_TO_1, "relu_n1_to_1"), (RELU6, "relu6")):
+        CASES[f"conv_{tn}_act_{an}"] = lambda q=q, a=a: conv(q, act=a, seed=a)
+        CASES[f"depthwise_{tn}_act_{an}"] = lambda q=q, a=a: conv(q, act=a, depthwise=True, seed=a)
+        CASES[f"fc_{tn}_act_{an}"] = lambda q=q, a=a: fc(q, act=a, seed=a)
+        CASES[f"add_{tn}_act_{an}"] = lambda q=q, a=a: binary(q, OP.ADD, (2, 3, 4), (2, 3, 4), act=a, seed=a)
+        CASES[f"mul_{tn}_act_{an}"] = lambda q=q, a=a: binary(q, OP.MUL, (2, 3, 4), (2, 3, 4), act=a, seed=a)
+    for s in (1, 2):
+        for p, pn in ((SAME, "same"), (VALID, "valid")):
+            CASES[f"conv_{tn}_stride{s}_{pn}"] = lambda q=q, s=s, p=p: conv(q, stride=s, padding=p, seed=10 + s)
+            CASES[f"depthwise_{tn}_stride{s}_{pn}"] = lambda q=q, s=s, p=p: conv(q, stride=s, padding=p, depthwise=True, seed=10 + s)
+            CASES[f"avgpool_{tn}_stride{s}_{pn}"] = lambda q=q, s=s, p=p: pool(q, OP.AVERAGE_POOL_2D, stride=s, padding=p)
+            CASES[f"maxpool_{tn}_stride{s}_{pn}"] = lambda q=q, s=s, p=p: pool(q, OP.MAX_POOL_2D, stride=s, padding=p)
+    CASES[f"conv_{tn}_dilation2_same"] = lambda q=q: conv(q, dil=2, padding=SAME, in_shape=(1, 11, 10, 2))
+    CASES[f"conv_{tn}_dilation2_valid_stride2"] = lambda q=q: conv(q, dil=2, stride=2, padding=VALID, in_shape=(1, 11, 10, 2))
+    CASES[f"conv_{tn}_1x1_no_bias"] = lambda q=q: conv(q, fsize=(1, 1), bias=False, oc=6)
+    CASES[f"conv_{tn}_batch2_5x3"] = lambda q=q: conv(q, fsize=(5, 3), in_shape=(2, 7, 6, 3), stride=2)
+    CASES[f"depthwise_{tn}_multiplier2"] = lambda q=q: conv(q, depthwise=True, dm=2)
+    CASES[f"depthwise_{tn}_multiplier3_stride2_valid"] = lambda q=q: conv(q, depthwise=True, dm=3, stride=2, padding=VALID)
+    CASES[f"depthwise_{tn}_dilation2"] = lambda q=q: conv(q, depthwise=True, dil=2, in_shape=(1, 10, 9, 4))
+    CASES[f"fc_{tn}_no_bias"] = lambda q=q: fc(q, bias=False)
+    CASES[f"avgpool_{tn}_relu6_2x2"] = lambda q=q: pool(q, OP.AVERAGE_POOL_2D, fsize=(2, 2), act=RELU6)
+    CASES[f"maxpool_{tn}_relu_2x3"] = lambda q=q: pool(q, OP.MAX_POOL_2D, fsize=(2, 3), act=RELU)
+    CASES[f"softmax_{tn}"] = lambda q=q: softmax(q)
+    CASES[f"softmax_{tn}_beta0.5_4d"] = lambda q=q: softmax(q, beta=0.5, shape=(1, 2, 3, 6))
+    for code, n in ((OP.LOGISTIC, "logistic"), (OP.TANH, "tanh"), (OP.RELU, "relu"), (OP.RELU6, "relu6")):
+        CASES[f"{n}_{tn}"] = lambda q=q, code=code: unary(q, code)
+    for code, n in ((OP.ADD, "add"), (OP.MUL, "mul")):
+        CASES[f"{n}_{tn}_broadcast_channel"] = lambda q=q, code=code: binary(q, code, (1, 4, 3, 5), (1, 1, 1, 5))
+        CASES[f"{n}_{tn}_broadcast_both"] = lambda q=q, code=code: binary(q, code, (2, 1, 3), (1, 4, 1), act=RELU)
+        CASES[f"{n}_{tn}_broadcast_scalar_rank"] = lambda q=q, code=code: binary(q, code, (3, 2, 4), (4,))
+    CASES[f"reshape_{tn}"] = lambda q=q: reshape(q)
+    CASES[f"mean_{tn}_axes12_keep"] = lambda q=q: mean(q, [1, 2], True)
+    CASES[f"mean_{tn}_last_axis_drop"] = lambda q=q: mean(q, [-1], False)
+    CASES[f"mean_{tn}_axes02_drop"] = lambda q=q: mean(q, [0, 2], False, in_shape=(3, 4, 5))
+    CASES[f"pad_{tn}"] = lambda q=q: pad(q)
+    CASES[f"concat_{tn}_axis3"] = lambda q=q: concat(q, 3)
+    CASES[f"concat_{tn}_axis1"] = lambda q=q: concat(q, 1)
+    CASES[f"concat_{tn}_axis_neg1"] = lambda q=q: concat(q, -1)
+CASES["conv_int8_per_tensor"] = lambda: conv(True, per_channel=False)
+CASES["depthwise_int8_per_tensor"] = lambda: conv(True, depthwise=True, per_channel=False)
+CASES["fc_int8_per_channel"] = lambda: fc(True, per_channel=True)
+CASES["mean_int8_same_quant"] = lambda: mean(True, [1, 2], True, same_quant=True)
+CASES["quantize_float_to_int8"] = lambda: quantize("f2q")
+CASES["quantize_int8_to_int8"] = lambda: quantize("q2q")
+CASES["dequantize_int8_to_float"] = lambda: quantize("dq")
+
+
+@pytest.fixture(scope="module")
+def results(device_bin, tmp_path_factory):
+    names = sorted(CASES)
+    jobs, expected = [], []
+    for n, name in enumerate(names):
+        model = CASES[name]()
+        inputs = T.random_inputs(model, INPUTS_PER_MODEL, seed=n)
+        expected.append(T.oracle(model, inputs))
+        jobs.append({"model": model, "inputs": inputs})
+    got = T.device_batch(device_bin, jobs, tmp_path_factory.mktemp("ops"))
+    return dict(zip(names, zip(expected, got)))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_operator_bit_exact(results, name):
+    expected, got = results[name]
+    assert "error" not in got, got
+    assert got["count"] == len(expected)
+    bad = [i for i, (e, g) in enumerate(zip(expected, got["records"])) if e != g]
+    assert not bad, f"{len(bad)} of {len(expected)} differ; first: tflite-micro {expected[bad[0]][:32].hex()} device {got['records'][bad[0]][:32].hex()}"
+    # Outputs must vary with the input, or the comparison proves little.
+    assert len(set(expected)) > 1
+
+
+def test_unsupported_operator_refused_at_load(device_bin, tmp_path):
+    c = Case(0)
+    x, y = c.act([1, 4], False), c.act([1, 4], False)
+    c.mb.op(OP.FLOOR, [x], [y])
+    got = T.device_batch(device_bin, [{"model": c.mb.build([x], [y]), "inputs": None}], tmp_path)[0]
+    assert got["error"] == "ValueError"
+    assert "FLOOR" in got["message"] or "8" in got["message"]
+    assert "index 0" in got["message"] and "float32" in got["message"]
+
+
+def test_unsupported_type_refused_at_load(device_bin, tmp_path):
+    c = Case(0)
+    x, y = c.mb.tensor([1, 4], INT32), c.mb.tensor([1, 4], INT32)
+    c.mb.op(OP.TANH, [x], [y])
+    got = T.device_batch(device_bin, [{"model": c.mb.build([x], [y]), "inputs": None}], tmp_path)[0]
+    assert got["error"] == "ValueError"
+    assert "TANH" in got["message"] and "index 0" in got["message"] and "int32" in got["message"]
