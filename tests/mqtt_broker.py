@@ -7,6 +7,8 @@
 
     with Broker(tmp_path, users={"dev": "secret"}) as b:   # password file, no anonymous
         b.stop(); b.start()             # same port, e.g. for an outage
+
+    Broker(tmp_path, tls=(cert_pem, key_pem)).start()       # TLS listener, url mqtts://...
 """
 import os
 import shutil
@@ -27,16 +29,19 @@ def free_port():
 
 
 class Broker:
-    def __init__(self, folder, users=None, port=None, extra_conf=""):
+    def __init__(self, folder, users=None, port=None, extra_conf="", tls=None):
+        # tls: (certfile, keyfile) in PEM: the listener speaks TLS and url is mqtts://
         self.folder = os.fspath(folder)
         os.makedirs(self.folder, exist_ok=True)
         self.port = port or free_port()
         self.host = "127.0.0.1"
-        self.url = "mqtt://%s:%d" % (self.host, self.port)
+        self.url = "%s://%s:%d" % ("mqtts" if tls else "mqtt", self.host, self.port)
         self.proc = None
         self.log_path = os.path.join(self.folder, "mosquitto.log")
         conf = ["listener %d %s" % (self.port, self.host), "persistence false",
                 "log_dest stderr", "log_type all"]  # stderr: unbuffered, so log() is current
+        if tls:
+            conf += ["certfile " + os.fspath(tls[0]), "keyfile " + os.fspath(tls[1])]
         if users:
             pw = os.path.join(self.folder, "passwords")
             open(pw, "w").close()
@@ -66,7 +71,8 @@ class Broker:
                 raise RuntimeError("mosquitto exited:\n" + self.log()[-2000:])
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return self
+                    pass
+                return self
             except OSError:
                 time.sleep(0.05)
         self.stop()

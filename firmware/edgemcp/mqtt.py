@@ -220,9 +220,6 @@ class Client:
             try:
                 await self._connection()
                 fails = 0
-            except (IndexError, ValueError) as e:  # a CONNACK we cannot parse
-                self.last_error = _malformed(repr(e))
-                fails += 1
             except Exception as e:  # refused, timeout, socket error: try again later
                 self.last_error = e
                 fails += 1
@@ -317,7 +314,7 @@ class Client:
             import tls
             ssl = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
             if self.ca:
-                ssl.load_verify_locations(cadata=self.ca)
+                ssl.load_verify_locations(self.ca)  # PEM or DER
             else:
                 ssl.verify_mode = tls.CERT_NONE
         self._down.clear()
@@ -328,7 +325,10 @@ class Client:
         t, n = await asyncio.wait_for_ms(self._read_packet(r), self.timeout_ms)
         if t >> 4 != 2:
             raise MQTTError(PROTOCOL_ERROR, "expected CONNACK")
-        self._on_connack(n)
+        try:
+            self._on_connack(n)
+        except (IndexError, ValueError) as e:  # read past the packet's end, bad UTF-8
+            raise _malformed(repr(e))
         self._s = w
         self._conn += 1
         self.connects += 1

@@ -20,9 +20,13 @@ from mqtt_broker import Broker, mqtt_broker  # noqa: F401  (fixture)
 # The device side: an echo agent. Messages on t/in/<x> come back on t/out/<x> with the same
 # QoS and user properties; every event is printed as one line for the test to follow.
 AGENT = r"""
-import sys, asyncio
+import sys, os, asyncio
 from edgemcp import mqtt
 url, cid = sys.argv[1], sys.argv[2]
+ca = os.getenv("AGENT_CA")
+if ca:
+    with open(ca, "rb") as f:
+        ca = f.read()
 user = sys.argv[3] if len(sys.argv) > 3 else None
 pw = sys.argv[4] if len(sys.argv) > 4 else None
 
@@ -34,7 +38,7 @@ async def main():
     c = mqtt.Client(url, client_id=cid, username=user, password=pw, keepalive=2,
                     will=("t/will", b"gone", 1, False, {mqtt.WILL_DELAY: 0}, [("why", "abrupt")]),
                     user=[("MCP-COMPONENT-TYPE", "mcp-server")], pub_user=[("from", "device")],
-                    backoff=(100, 800))
+                    backoff=(100, 800), ca=ca)
     echo = []
     def on_msg(topic, payload, props, retain):
         u = props.get(mqtt.USER, []) if props else []
@@ -53,7 +57,7 @@ async def main():
         if c.last_error is not last:
             last = c.last_error
             if last is not None:
-                out("ERR", getattr(last, "args", [None])[0], repr(last))
+                out("ERR", last.code if isinstance(last, mqtt.MQTTError) else "-", repr(last))
         while echo:
             t, p, u = echo.pop(0)
             q = 1 if t.endswith("/q1") else 0
@@ -76,12 +80,12 @@ asyncio.run(main())
 class Device:
     """The agent on the virtual device; its stdout lines arrive on a queue."""
 
-    def __init__(self, tmp_path, *args):
+    def __init__(self, tmp_path, *args, env=None):
         script = tmp_path / "agent.py"
         script.write_text(AGENT)
         self.proc = subprocess.Popen([str(DEVICE_BIN), "-X", "heapsize=256k", str(script), *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     cwd=ROOT)
+                                     cwd=ROOT, env={**os.environ, **(env or {})})
         self.lines = queue.Queue()
         self.seen = []
         threading.Thread(target=self._pump, daemon=True).start()
@@ -124,9 +128,11 @@ class Device:
 class Peer:
     """A paho MQTT 5 client that records what it receives."""
 
-    def __init__(self, broker, topics=("t/#",), cid="peer", user=None, pw=None):
+    def __init__(self, broker, topics=("t/#",), cid="peer", user=None, pw=None, ca=None):
         self.msgs = queue.Queue()
         self.c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=cid, protocol=paho.MQTTv5)
+        if ca:
+            self.c.tls_set(ca_certs=str(ca))
         if user:
             self.c.username_pw_set(user, pw)
         ready = threading.Event()
@@ -176,8 +182,8 @@ def user_props(m):
 def device_factory(tmp_path, device_bin):
     made = []
 
-    def make(*args):
-        d = Device(tmp_path, *args)
+    def make(*args, env=None):
+        d = Device(tmp_path, *args, env=env)
         made.append(d)
         return d
     yield make
@@ -280,3 +286,69 @@ def test_reconnect_resends_unacked_qos1_with_dup(tmp_path, device_factory):
         peer.close()
     finally:
         b.stop()
+
+
+def make_certs(folder):
+    """A CA and a server certificate for 127.0.0.1 signed by it, plus an unrelated CA."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    pem = serialization.Encoding.PEM
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def ca(cn):
+        k = ec.generate_private_key(ec.SECP256R1())
+        c = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(name(cn))
+             .public_key(k.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+             .sign(k, hashes.SHA256()))
+        return k, c
+
+    ca_key, ca_cert = ca("edgemcp test CA")
+    _, other = ca("some other CA")
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca_cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+            # the device's mbedTLS matches the host name against DNS names, Python's ssl against IPs
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                        x509.DNSName("127.0.0.1")]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    files = {}
+    for n, data in (("ca.pem", ca_cert.public_bytes(pem)), ("other-ca.pem", other.public_bytes(pem)),
+                    ("server.pem", cert.public_bytes(pem)),
+                    ("server.key", key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption()))):
+        files[n] = folder / n
+        files[n].write_bytes(data)
+    return files
+
+
+def test_mqtts_with_server_verification(tmp_path, device_factory):
+    certs = make_certs(tmp_path)
+    with Broker(tmp_path / "tls", tls=(certs["server.pem"], certs["server.key"])) as b:
+        assert b.url.startswith("mqtts://")
+        good = device_factory(b.url, "dev-tls", env={"AGENT_CA": str(certs["ca.pem"])})
+        good.expect("UP 1")
+        peer = Peer(b, cid="peer-tls", ca=certs["ca.pem"])
+        try:
+            peer.publish("t/in/q1", "over tls")
+            assert peer.get("t/out/q1").payload == b"over tls"
+        finally:
+            peer.close()
+        # a broker whose certificate our CA did not sign: the handshake fails, no connection
+        wrong = device_factory(b.url, "dev-wrong-ca", env={"AGENT_CA": str(certs["other-ca.pem"])})
+        line = wrong.expect("ERR")
+        assert "CA" in line or "certificate" in line, line
+        time.sleep(1)
+        lines = wrong.seen + list(iter_queue(wrong.lines))
+        assert not [x for x in lines if x.startswith("UP")], lines
+        assert "dev-wrong-ca" not in b.log()
