@@ -67,6 +67,8 @@ def register(sub):
                    help="HTTP: end a session (and cancel its device work) after this long without any "
                         "open request from its client (default 600)")
     p.add_argument("-v", "--verbose", action="store_true", help="log the bridge's work on stderr")
+    from ..bridge_mqtt import add_arguments as add_mqtt_arguments
+    add_mqtt_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -79,7 +81,7 @@ def run(args):
     from ..bridge import Bridge, serve_http, serve_stdio
 
     setup_logging(args.verbose)
-    if not args.serial:
+    if not args.serial and args.mqtt is None:
         print("edgemcp bridge: no devices: add --serial PORT or --serial virtual", file=sys.stderr)
         return 2
     links = make_links(args)
@@ -92,7 +94,9 @@ def run(args):
         return 2
 
     async def main():
+        from .. import bridge_mqtt
         await bridge.start()
+        mqtt = await bridge_mqtt.start(args, bridge)
         try:
             if args.http:
                 host, port = args.http
@@ -104,6 +108,8 @@ def run(args):
             else:
                 await serve_stdio(bridge, args.device)
         finally:
+            if mqtt:
+                await mqtt.stop()
             await bridge.stop()
 
     asyncio.run(main())

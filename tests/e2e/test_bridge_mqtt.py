@@ -1,0 +1,186 @@
+"""The bridge's MQTT side against real mosquitto and virtual devices: a USB-only device presented
+on the broker as an MCP-over-MQTT server, driven by an MCP-over-MQTT client written here with
+paho-mqtt from the EMQX binding (mqtt-ai/mcp-over-mqtt, 2025-03-26 mqtt_transport.md)."""
+import binascii
+import json
+import queue
+import threading
+import time
+import uuid
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from mqtt_broker import mqtt_broker  # noqa: F401  (fixture)
+from test_bridge_support import BridgeProc
+
+pytestmark = pytest.mark.timeout(120)
+
+PRESENCE = "$mcp-server/presence/"
+
+
+def _client(broker, client_id, will=None):
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    if will:
+        c.will_set(*will)
+    return c
+
+
+def _connect(c, broker):
+    done = threading.Event()
+    c.on_connect = lambda *a: done.set()
+    c.connect(broker.host, broker.port, keepalive=30, clean_start=True)
+    c.loop_start()
+    assert done.wait(10), "no CONNACK"
+
+
+def _subscribe(c, topic, no_local=False):
+    done = threading.Event()
+    c.on_subscribe = lambda *a: done.set()
+    c.subscribe(topic, options=SubscribeOptions(qos=1, noLocal=no_local))
+    assert done.wait(10), "no SUBACK"
+
+
+class Presence:
+    """Watches `$mcp-server/presence/+/edgemcp/#`: server-id -> (server-name, message or None)."""
+
+    def __init__(self, broker):
+        self.servers = {}
+        self.cond = threading.Condition()
+        self.c = _client(broker, "watch-" + uuid.uuid4().hex[:8])
+        self.c.on_message = self._msg
+        _connect(self.c, broker)
+        _subscribe(self.c, PRESENCE + "+/edgemcp/#")
+
+    def _msg(self, client, userdata, m):
+        sid, _, name = m.topic[len(PRESENCE):].partition("/")
+        with self.cond:
+            self.servers[sid] = (name, json.loads(m.payload) if m.payload else None)
+            self.cond.notify_all()
+
+    def wait(self, pred, timeout=30):
+        with self.cond:
+            assert self.cond.wait_for(lambda: pred(self.servers), timeout), self.servers
+            return dict(self.servers)
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+class McpMqttClient:
+    """An MCP client over MQTT 5: a fresh client id per session, a will on its presence topic,
+    No Local on its RPC topic, initialize on the server's control topic."""
+
+    def __init__(self, broker, sid, name):
+        self.cid = uuid.uuid4().hex
+        self.rpc = f"$mcp-rpc/{self.cid}/{sid}/{name}"
+        self.control = f"$mcp-server/{sid}/{name}"
+        bye = json.dumps({"jsonrpc": "2.0", "method": "notifications/disconnected"})
+        self.c = _client(broker, self.cid, will=(f"$mcp-client/presence/{self.cid}", bye, 1, False))
+        self.inbox = queue.Queue()
+        self.c.on_message = lambda client, u, m: self.inbox.put(json.loads(m.payload))
+        self.ids = iter(range(1, 10**6))
+        _connect(self.c, broker)
+        _subscribe(self.c, self.rpc, no_local=True)
+        self.notes = []
+
+    def _props(self):
+        p = Properties(PacketTypes.PUBLISH)
+        p.UserProperty = [("MCP-COMPONENT-TYPE", "mcp-client"), ("MCP-MQTT-CLIENT-ID", self.cid)]
+        return p
+
+    def send(self, msg, topic=None):
+        self.c.publish(topic or self.rpc, json.dumps(msg), 1, properties=self._props()).wait_for_publish(10)
+
+    def request(self, method, params=None, topic=None, timeout=20):
+        rid = next(self.ids)
+        self.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}}, topic)
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.inbox.get(timeout=max(0.01, deadline - time.monotonic()))
+            if msg.get("id") == rid and "method" not in msg:
+                return msg
+            self.notes.append(msg)
+
+    def initialize(self):
+        r = self.request("initialize", {"protocolVersion": "2025-03-26", "capabilities": {},
+                                        "clientInfo": {"name": "paho-test", "version": "0"}}, topic=self.control)
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return r
+
+    def close(self, clean=True):
+        if clean:
+            self.send({"jsonrpc": "2.0", "method": "notifications/disconnected"},
+                      topic=f"$mcp-client/presence/{self.cid}")
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def test_serial_device_presented_as_mcp_over_mqtt_server(tmp_path, mqtt_broker):
+    watch = Presence(mqtt_broker)
+    bridge = BridgeProc(tmp_path, ("d",), "--mqtt", mqtt_broker.url, "--no-mqtt-events")
+    sid = binascii.hexlify(b"d").decode()
+    try:
+        servers = watch.wait(lambda s: s.get(sid, (None, None))[1] is not None)
+        name, online = servers[sid]
+        assert name.startswith("edgemcp/") and name.endswith("/dev-d")
+        assert online["method"] == "notifications/server/online"
+        assert online["params"]["server_name"] == name and "echo" in online["params"]["description"]
+
+        c = McpMqttClient(mqtt_broker, sid, name)
+        r = c.initialize()
+        assert r["result"]["protocolVersion"] == "2025-03-26"
+        assert "tools" in r["result"]["capabilities"]
+        assert r["result"]["serverInfo"]["name"] == "dev-d"
+
+        tools = {t["name"] for t in c.request("tools/list")["result"]["tools"]}
+        assert {"device_info", "echo", "slow", "add"} <= tools
+        r = c.request("tools/call", {"name": "echo", "arguments": {"text": "over mqtt"}})
+        assert r["result"]["content"][0]["text"] == "over mqtt"
+        r = c.request("tools/call", {"name": "device_info", "arguments": {}})
+        assert r["result"]["structuredContent"]["device_id"] == sid
+        r = c.request("tools/call", {"name": "slow", "arguments": {"seconds": 0.3, "steps": 3},
+                                     "_meta": {"progressToken": "p1"}})
+        assert r["result"]["structuredContent"] == {"slept": 0.3, "steps": 3}
+        progress = [n["params"] for n in c.notes if n.get("method") == "notifications/progress"]
+        assert [(p["progressToken"], p["progress"]) for p in progress] == [("p1", 1), ("p1", 2), ("p1", 3)]
+        r = c.request("tools/call", {"name": "nosuchtool", "arguments": {}})
+        assert "error" in r or r["result"].get("isError")
+        r = c.request("tools/call", {"name": "add", "arguments": {"a": "x"}})
+        assert "error" in r or r["result"].get("isError")  # bad input: a clear error, the device goes on
+        assert c.request("ping")["result"] == {}
+        r = c.request("tools/call", {"name": "add", "arguments": {"a": 2, "b": 40}})
+        assert r["result"]["structuredContent"] == {"sum": 42}
+
+        # A second client at the same time; the first one leaves by its will (no clean goodbye).
+        c2 = McpMqttClient(mqtt_broker, sid, name)
+        c2.initialize()
+        c.c.socket().close()  # an abrupt end: the broker sends its will
+        c.c.loop_stop()
+        r = c2.request("tools/call", {"name": "echo", "arguments": {"text": "second"}})
+        assert r["result"]["content"][0]["text"] == "second"
+        c2.close()
+    finally:
+        bridge.stop()
+    # The device's presence is gone with the bridge.
+    watch.wait(lambda s: s.get(sid, (None, None))[1] is None)
+    watch.close()
+
+
+def test_presence_cleared_by_will_when_bridge_killed(tmp_path, mqtt_broker):
+    watch = Presence(mqtt_broker)
+    bridge = BridgeProc(tmp_path, ("k",), "--mqtt", mqtt_broker.url, "--no-mqtt-events")
+    sid = binascii.hexlify(b"k").decode()
+    try:
+        watch.wait(lambda s: s.get(sid, (None, None))[1] is not None)
+        bridge.proc.kill()
+        bridge.proc.wait(10)
+        # mosquitto notices the dead connection at once (the socket closed): the will fires.
+        watch.wait(lambda s: s.get(sid, (None, None))[1] is None, timeout=20)
+    finally:
+        bridge.stop()
+        watch.close()
