@@ -2,6 +2,7 @@
 # Public API for device tools: tool, resource, prompt, ToolError, log, run.
 from .registry import tool, resource, prompt, ToolError
 from .logs import log
+from .events import emit
 
 VERSION = "0.1.0"
 

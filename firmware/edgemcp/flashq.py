@@ -275,6 +275,11 @@ class FlashQueue:
     def __len__(self):
         return self._seq - self._hseq
 
+    @property
+    def next_seq(self):
+        """The seq the next append gets (so a record can carry its own seq)."""
+        return self._seq
+
     def format(self):
         """Empties the queue; seqs carry on from where they were."""
         s = (self._t + 1) % self._n

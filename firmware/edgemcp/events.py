@@ -1,0 +1,53 @@
+# Device events: edgemcp.emit() stores them in the flash queue (the raw "queue" partition),
+# oldest first, until a link publishes and acknowledges them; device://queue shows the queue.
+import json
+import time
+
+from .registry import resource
+
+_q = None
+_ahead = False
+
+
+def queue():
+    """The flash queue, opened on first use (policy: config "queue_policy", default
+    "drop_oldest": when full, the oldest events make room)."""
+    global _q
+    if _q is None:
+        from . import app, flashq
+        _q = flashq.open_partition(app.cfg.get("queue_policy", "drop_oldest"))
+    return _q
+
+
+def emit(stream, data):
+    """Appends the event {"seq", "ts", "stream", "data"} (compact JSON) to the flash queue;
+    it survives a power cut once this returns. -> its seq."""
+    global _ahead
+    q = queue()
+    rec = json.dumps({"seq": q.next_seq, "ts": int(time.time()), "stream": stream, "data": data},
+                     separators=(",", ":"))
+    seq = q.append(rec.encode())
+    if not _ahead:  # erase the next sector while idle, not in a later emit
+        import asyncio
+        _ahead = True
+        asyncio.create_task(_erase_ahead())
+    return seq
+
+
+async def _erase_ahead():
+    global _ahead
+    try:
+        import asyncio
+        await asyncio.sleep_ms(0)
+        queue().erase_ahead()
+    finally:
+        _ahead = False
+
+
+@resource("device://queue", description="The flash event queue: capacity, bytes used, "
+          "records waiting, appends, acks, drops, erases per sector (min, max), bytes programmed.")
+def queue_stats():
+    q = queue()
+    st = q.stats()
+    st["next_seq"] = q.next_seq
+    return st
