@@ -116,15 +116,14 @@ def decode_props(mv, i, limit):
     while i < end:
         k = mv[i]
         i += 1
-        if k in _BYTE:
-            v = mv[i]
-            i += 1
-        elif k in _U16:
-            v = mv[i] << 8 | mv[i + 1]
-            i += 2
-        elif k in _U32:
-            v = struct.unpack_from("!I", mv, i)[0]
-            i += 4
+        w = 1 if k in _BYTE else 2 if k in _U16 else 4 if k in _U32 else 0
+        if w:  # a fixed-size integer
+            if i + w > end:
+                raise _malformed("properties")
+            v = 0
+            for j in range(i, i + w):
+                v = v << 8 | mv[j]
+            i += w
         elif k == 0x0B:
             v, i = _read_vbi(mv, i, end)
         elif k in _STR or k in _BIN:
@@ -136,8 +135,6 @@ def decode_props(mv, i, limit):
             continue
         else:
             raise _malformed("unknown property 0x%02x" % k)
-        if i > end:
-            raise _malformed("properties")
         d[k] = v
     return d, end
 
@@ -411,7 +408,7 @@ class Client:
             a[0].set()
         self._acks.clear()
         for m in list(self._inflight.values()):
-            if not m.keep:
+            if not m.keep or self._stop:
                 m.err = err
                 self._drop(m)
         self._slot.set()
