@@ -75,9 +75,27 @@ class MqttSide:
             self.presenter = from_args(self.args)
             for link in serial_links:
                 self.presenter.attach(link)
+        if self.args.mqtt_servers:
+            from .mqtt_link import Discovery
+            self.discovery = await Discovery(self.bridge, self._settings(), self.args.mqtt_servers,
+                                             skip=self._ours, timeout=getattr(self.args, "timeout", 60.0),
+                                             tls={"cafile": self.args.mqtt_cafile,
+                                                  "insecure": self.args.mqtt_insecure}).start()
         return self
 
+    def _settings(self):
+        return broker.settings(self.args.mqtt or None, self.args.mqtt_username, self.args.mqtt_password)
+
+    def _ours(self, sid):
+        # The serial devices this bridge presents on the broker (or that are on its serial
+        # lines and speak MQTT too) are not joined a second time.
+        if self.presenter and any(p.sid == sid for p in self.presenter.devices.values()):
+            return True
+        return bool(self.relay) and any(s.device_id == sid for s in self.relay.streams.values())
+
     async def stop(self):
+        if self.discovery:
+            await self.discovery.stop()
         if self.presenter:
             await self.presenter.stop()
         if self.relay:
