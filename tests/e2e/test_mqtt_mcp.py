@@ -220,3 +220,47 @@ def test_device_clears_presence_when_it_stops(mqtt_broker, device):
         assert "Received DISCONNECT from " + sid in mqtt_broker.log()
     finally:
         w.close()
+
+
+def test_broker_restart_device_comes_back(mqtt_broker, device):
+    c = McpMqttClient(mqtt_broker)
+    sid, name = c.discover()
+    c.initialize(sid, name)
+    assert c.request("ping") == {}
+    c.close()
+    mqtt_broker.stop()
+    time.sleep(1.5)  # the device retries with backoff meanwhile
+    mqtt_broker.start()
+    c = McpMqttClient(mqtt_broker)  # a new client id per initialization, as the binding asks
+    try:
+        assert c.discover() == (sid, name)
+        c.initialize(sid, name)
+        r = c.request("tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}})
+        assert r["structuredContent"] == {"sum": 3}
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("url", ["mqtt://127.0.0.1:1", "http://nope"])
+def test_serial_keeps_serving_without_a_broker(tmp_path, device_bin, url):
+    # a broker that refuses connections, and a URL the link cannot use at all
+    root = board_root(tmp_path, {"name": "lonely", "test_tools": True, "mqtt": {"url": url}})
+    p = subprocess.Popen(device_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env={**os.environ, **device_env(root, DEVICE_ID)}, cwd=ROOT)
+    try:
+        time.sleep(1.5)  # several failed connection attempts
+        msgs = [{"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                 "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
+                {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 1}}},
+                {"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": "device://log"}}]
+        out, err = p.communicate("".join(json.dumps(m) + "\n" for m in msgs).encode(), timeout=20)
+        replies = [json.loads(x) for x in out.splitlines() if x.startswith(b"{")]
+        by_id = {r.get("id"): r for r in replies}
+        assert by_id[2]["result"]["structuredContent"] == {"sum": 2}, replies
+        if url.startswith("http"):
+            assert "MQTT link not started" in by_id[3]["result"]["contents"][0]["text"]
+        assert p.returncode == 0, err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
