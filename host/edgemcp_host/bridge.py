@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
 import re
 import warnings
 
@@ -310,6 +311,7 @@ class Bridge:
             cache_hints={m: CacheHint(ttl_ms=0, scope="private") for m in CACHEABLE_METHODS},
         )
         server.add_notification_handler("notifications/initialized", types.NotificationParams, initialized)
+        server.middleware = []  # no OpenTelemetry span per message: the bridge exports none
         return server
 
 
@@ -329,12 +331,53 @@ def _notification(method, params):
 
 # ----- transports
 
+class _Lines:
+    """stdin as the async text lines the SDK's stdio transport reads, on the event loop (its
+    default reads and writes through a worker thread per line)."""
+
+    def __init__(self, reader):
+        self.reader = reader
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        line = await self.reader.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line.decode("utf-8", "replace")
+
+
+class _Out:
+    def __init__(self, writer):
+        self.writer = writer
+
+    async def write(self, text):
+        self.writer.write(text.encode())
+
+    async def flush(self):
+        await self.writer.drain()
+
+
+async def _std_streams():
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 24)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(0, "rb", 0, closefd=False))
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin,
+                                                        os.fdopen(1, "wb", 0, closefd=False))
+    return _Lines(reader), _Out(asyncio.StreamWriter(transport, protocol, None, loop))
+
+
 async def serve_stdio(bridge, device=None):
     """Serve one MCP client on this process's stdin/stdout until it leaves."""
     from mcp.server.stdio import stdio_server
 
     server = bridge.server(device)
-    async with stdio_server() as (read, write):
+    try:
+        streams = await _std_streams()
+    except (OSError, ValueError):  # stdin or stdout a regular file: the SDK's own way
+        streams = (None, None)
+    async with stdio_server(*streams) as (read, write):
         await server.run(read, write, server.create_initialization_options())
 
 
@@ -439,7 +482,7 @@ async def serve_http(bridge, host="127.0.0.1", port=8765, token=None, allow_host
             h = f"[{host}]" if ":" in host else host
             port = server.servers[0].sockets[0].getsockname()[1]  # the real one when asked for 0
             ready(f"http://{h}:{port}/mcp")
-        await task
+        await asyncio.shield(task)  # cancelled: stop uvicorn gracefully below, not mid-lifespan
     finally:
         server.should_exit = True
         with contextlib.suppress(BaseException):

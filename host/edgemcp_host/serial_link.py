@@ -58,6 +58,7 @@ class FdChannel:
         self._on_data = on_data
         self._on_closed = on_closed
         self._out = bytearray()
+        self._writer = False  # waiting for the fd to take more
         self._closed = False
         self._loop = asyncio.get_running_loop()
         os.set_blocking(fd, False)
@@ -79,30 +80,27 @@ class FdChannel:
     def write(self, data):
         if self._closed:
             raise LinkError("link is down")
-        if self._out:
-            self._out += data
+        # Messages written in one turn of the loop go out in one system call.
+        if not self._out:
+            self._loop.call_soon(self._writable)
+        self._out += data
+
+    def _writable(self):
+        if self._closed or not self._out:
             return
         try:
-            n = os.write(self.fd, data)
+            n = os.write(self.fd, self._out)
         except BlockingIOError:
             n = 0
         except OSError as e:
             self._close(f"write failed: {e.strerror}")
-            raise LinkError("link is down") from e
-        if n < len(data):
-            self._out += data[n:]
-            self._loop.add_writer(self.fd, self._writable)
-
-    def _writable(self):
-        try:
-            n = os.write(self.fd, self._out)
-        except BlockingIOError:
-            return
-        except OSError as e:
-            self._close(f"write failed: {e.strerror}")
             return
         del self._out[:n]
-        if not self._out:
+        if self._out and not self._writer:
+            self._writer = True
+            self._loop.add_writer(self.fd, self._writable)
+        elif not self._out and self._writer:
+            self._writer = False
             self._loop.remove_writer(self.fd)
 
     def _close(self, why):
@@ -210,14 +208,15 @@ class VirtualDevice:
 
 
 class _Pending:
-    __slots__ = ("method", "future", "on_progress", "on_log", "deadline_reset", "tasks")
+    __slots__ = ("method", "future", "on_progress", "on_log", "timer", "timeout", "tasks")
 
-    def __init__(self, method, future, on_progress, on_log):
+    def __init__(self, method, future, timeout, on_progress, on_log):
         self.method = method
+        self.timeout = timeout
         self.future = future
         self.on_progress = on_progress
         self.on_log = on_log
-        self.deadline_reset = asyncio.Event()
+        self.timer = None
         self.tasks = []  # forwarded notifications, finished before the result goes back
 
     def run(self, coro):
@@ -414,7 +413,9 @@ class DeviceLink:
             if p is None:
                 self._stray(params.get("progressToken"), "progress", params)
             else:
-                p.deadline_reset.set()
+                if p.timer is not None:  # progress restarts the request's clock
+                    p.timer.cancel()
+                    p.timer = self._arm(p)
                 if p.on_progress:
                     p.run(p.on_progress(params))
             return
@@ -450,21 +451,15 @@ class DeviceLink:
         if on_progress is not None:
             params = dict(params, _meta={"progressToken": rid})
         fut = asyncio.get_running_loop().create_future()
-        p = _Pending(method, fut, on_progress, on_log)
+        p = _Pending(method, fut, timeout, on_progress, on_log)
         self._pending[rid] = p
         try:
             self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
-            while True:  # each progress notification restarts the clock
-                p.deadline_reset.clear()
-                reset = asyncio.ensure_future(p.deadline_reset.wait())
-                done, _ = await asyncio.wait({fut, reset}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                reset.cancel()
-                if fut in done:
-                    if p.tasks:  # progress and log messages go out before the result
-                        await asyncio.gather(*p.tasks, return_exceptions=True)
-                    return fut.result()
-                if not done:
-                    raise LinkError(f"device {self.name!r} did not answer {method} within {timeout:g} s")
+            p.timer = self._arm(p)
+            result = await fut
+            if p.tasks:  # progress and log messages go out before the result
+                await asyncio.gather(*p.tasks, return_exceptions=True)
+            return result
         except BaseException:
             # Cancelled by the client, timed out, or the link failed: the device stops the work.
             if self._pending.pop(rid, None) is not None and self._chan is not None:
@@ -480,6 +475,16 @@ class DeviceLink:
             if not fut.done():
                 fut.cancel()
             raise
+        finally:
+            if p.timer is not None:
+                p.timer.cancel()
+
+    def _arm(self, p):
+        def expire():
+            if not p.future.done():
+                p.future.set_exception(LinkError(
+                    f"device {self.name!r} did not answer {p.method} within {p.timeout:g} s"))
+        return asyncio.get_running_loop().call_later(p.timeout, expire)
 
     async def request(self, method, params=None, *, timeout=None, on_progress=None, on_log=None):
         """Send one request to the device and return its result. Raises DeviceError (the device's

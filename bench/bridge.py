@@ -1,0 +1,223 @@
+"""Bridge overhead: tools/call round trips (the device's `echo` tool) from a client through the
+bridge to a virtual device and back, against the same client talking to a virtual device
+directly over stdio, in the same run, with 1 and 8 concurrent clients.
+
+Two pairs, each compared side by side:
+- raw line client (JSON-RPC, one message per line): device over stdio vs `edgemcp bridge --stdio
+  --device` (the bridge's own cost: SDK server, id rewriting, the pseudo-terminal);
+- mcp SDK client: device over stdio vs the bridge's Streamable HTTP endpoint /mcp/DEVICE (what an
+  SDK user sees).
+Prints a table and writes build/bench/bridge.json."""
+import asyncio
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DEVICE = os.environ.get("EDGEMCP_DEVICE_BIN", str(ROOT / "build/unix/micropython-edgemcp"))
+N1 = int(os.environ.get("BENCH_N", "2000"))  # requests with one client
+N8 = N1 // 8  # requests per client with eight
+WARMUP = 100
+INIT = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}
+
+
+class LineClient:
+    """JSON-RPC over a child's stdin/stdout, one message per line (MCP stdio)."""
+
+    async def start(self, cmd, env):
+        self.proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.PIPE,
+                                                         stdout=asyncio.subprocess.PIPE, env=env, limit=1 << 22)
+        self.ids = 0
+        self.waiting = {}
+        self.reader = asyncio.ensure_future(self._read())
+        await self.request("initialize", INIT)
+        self.proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+
+    async def _read(self):
+        while line := await self.proc.stdout.readline():
+            msg = json.loads(line)
+            f = self.waiting.pop(msg.get("id"), None) if "id" in msg and "method" not in msg else None
+            if f:
+                f.set_result(msg)
+
+    async def request(self, method, params):
+        self.ids += 1
+        f = asyncio.get_running_loop().create_future()
+        self.waiting[self.ids] = f
+        self.proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": self.ids, "method": method,
+                                          "params": params}).encode() + b"\n")
+        msg = await f
+        if "error" in msg:
+            raise RuntimeError(msg["error"])
+        return msg["result"]
+
+    async def stop(self):
+        self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 10)
+        except asyncio.TimeoutError:
+            self.proc.kill()
+        self.reader.cancel()
+
+
+def device_root(tmp, name):
+    root = pathlib.Path(tmp) / name
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "edgemcp.json").write_text(json.dumps({"test_tools": True, "name": name}))
+    return root
+
+
+def env_for(tmp, name):
+    return {**os.environ, "EDGEMCP_ROOT": str(device_root(tmp, name)), "EDGEMCP_DEVICE_ID": name,
+            "EDGEMCP_DEVICE_BIN": DEVICE}
+
+
+def bridge_stdio_cmd(tmp):
+    device_root(pathlib.Path(tmp) / "vdev", "bench")
+    return [sys.executable, "-m", "edgemcp_host.cli", "bridge", "--vdev-root", str(pathlib.Path(tmp) / "vdev"),
+            "--serial", "bench=virtual", "--stdio", "--device", "bench"]
+
+
+async def measure(call, clients, per_client):
+    """Run `per_client` calls in each of `clients` concurrent loops; latencies in ms, req/s."""
+    lat = []
+
+    async def loop(c):
+        for i in range(per_client):
+            t = time.perf_counter()
+            await call(c, i)
+            lat.append((time.perf_counter() - t) * 1000)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(loop(c) for c in range(clients)))
+    wall = time.perf_counter() - t0
+    lat.sort()
+    return {"p50_ms": statistics.median(lat), "p99_ms": lat[int(len(lat) * 0.99) - 1],
+            "req_s": len(lat) / wall, "n": len(lat)}
+
+
+async def raw_pair(tmp):
+    """The raw line client: 1 connection with 1 or 8 requests in flight (the device has one link)."""
+    out = {}
+    for label, cmd, env in (("direct", [DEVICE, "-m", "edgemcp"], env_for(tmp, "direct")),
+                            ("bridge", bridge_stdio_cmd(tmp), env_for(tmp, "unused"))):
+        c = LineClient()
+        await c.start(cmd, env)
+
+        async def call(_, i, c=c):
+            r = await c.request("tools/call", {"name": "echo", "arguments": {"text": f"m{i}"}})
+            assert r["content"][0]["text"] == f"m{i}", r
+        await measure(call, 1, WARMUP)
+        out[label] = {1: await measure(call, 1, N1), 8: await measure(call, 8, N8)}
+        await c.stop()
+    return out
+
+
+async def sdk_pair(tmp):
+    """The mcp SDK client: stdio straight to a device vs HTTP through the bridge; with 8, eight
+    separate clients (8 stdio sessions cannot share a device's one link: there, 8 tasks share one)."""
+    import anyio  # noqa: F401  (the SDK runs on asyncio here)
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    from edgemcp_host.bridge import Bridge, serve_http
+    from edgemcp_host.serial_link import make_link
+
+    out = {}
+    params = StdioServerParameters(command=DEVICE, args=["-m", "edgemcp"], env=env_for(tmp, "sdkdirect"))
+    async with Client(params, mode="legacy") as c:
+        async def call(_, i):
+            r = await c.call_tool("echo", {"text": f"m{i}"})
+            assert r.content[0].text == f"m{i}"
+        await measure(call, 1, WARMUP)
+        out["direct"] = {1: await measure(call, 1, N1 // 2), 8: await measure(call, 8, N8 // 2)}
+
+    device_root(pathlib.Path(tmp) / "vdev", "sdkbench")
+    bridge = Bridge([make_link("sdkbench=virtual", 1, vdev_root=pathlib.Path(tmp) / "vdev")])
+    await bridge.start()
+    ready = asyncio.get_running_loop().create_future()
+    server = asyncio.ensure_future(serve_http(bridge, "127.0.0.1", 0, ready=ready.set_result))
+    url = await ready + "/sdkbench"
+    # The HTTP clients run in another process, so the bridge does not share a core with them.
+    script = pathlib.Path(tmp) / "http_clients.py"
+    script.write_text(HTTP_CLIENTS)
+    proc = await asyncio.create_subprocess_exec(sys.executable, str(script), url, str(N1 // 2), str(N8 // 2),
+                                                str(WARMUP), stdout=asyncio.subprocess.PIPE)
+    data, _ = await proc.communicate()
+    r = json.loads(data)
+    out["bridge"] = {1: r["1"], 8: r["8"]}
+    server.cancel()
+    try:
+        await server
+    except asyncio.CancelledError:
+        pass
+    await bridge.stop()
+    return out
+
+
+HTTP_CLIENTS = '''
+import asyncio, json, statistics, sys, time
+from mcp import Client
+url, n1, n8, warm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+async def run(clients, per):
+    lat, ready, go = [], [], asyncio.Event()
+    async def one(k):
+        async with Client(url, mode="legacy") as c:
+            for i in range(warm // clients):
+                await c.call_tool("echo", {"text": "w"})
+            ready.append(k)
+            await go.wait()
+            for i in range(per):
+                t = time.perf_counter()
+                r = await c.call_tool("echo", {"text": f"m{i}"})
+                assert r.content[0].text == f"m{i}"
+                lat.append((time.perf_counter() - t) * 1000)
+    tasks = [asyncio.ensure_future(one(k)) for k in range(clients)]
+    while len(ready) < clients:
+        await asyncio.sleep(0.01)
+    t0 = time.perf_counter()
+    go.set()
+    await asyncio.gather(*tasks)
+    wall = time.perf_counter() - t0
+    lat.sort()
+    return {"p50_ms": statistics.median(lat), "p99_ms": lat[int(len(lat) * 0.99) - 1], "req_s": len(lat) / wall,
+            "n": len(lat)}
+async def main():
+    print(json.dumps({"1": await run(1, n1), "8": await run(8, n8)}))
+asyncio.run(main())
+'''
+
+
+def table(title, pair):
+    rows = [f"\n{title}",
+            f"{'clients':>7} | {'path':<7} | {'p50 ms':>7} | {'p99 ms':>7} | {'req/s':>8} | added p50 ms | throughput kept",
+            "-" * 86]
+    for k in (1, 8):
+        d, b = pair["direct"][k], pair["bridge"][k]
+        for label, r in (("direct", d), ("bridge", b)):
+            extra = (f" | {b['p50_ms'] - d['p50_ms']:>12.3f} | {b['req_s'] / d['req_s']:>14.0%}"
+                     if label == "bridge" else " |" + " " * 13 + " |")
+            rows.append(f"{k:<7} | {label:<7} | {r['p50_ms']:>7.3f} | {r['p99_ms']:>7.3f} | {r['req_s']:>8.0f}" + extra)
+    return "\n".join(rows)
+
+
+async def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = await raw_pair(tmp)
+        sdk = await sdk_pair(tmp)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+    print(f"bridge overhead, tools/call echo round trips ({machine}); targets: +1 ms p50, >= 80% throughput")
+    print(table("raw line client: device over stdio vs edgemcp bridge --stdio --device", raw))
+    print(table("mcp SDK client: device over stdio vs bridge Streamable HTTP /mcp/DEVICE", sdk))
+    out = ROOT / "build/bench/bridge.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": machine, "raw_stdio": raw, "sdk_http": sdk}, indent=2))
+    print(f"\nwrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
