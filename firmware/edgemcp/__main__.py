@@ -1,8 +1,11 @@
 # `micropython -m edgemcp`: the device app with its serial link on stdin/stdout.
 try:
-    import vboard  # noqa: F401  (the unix build's board: filesystem root, REPL); absent on a board
+    import vboard  # the unix build's board: filesystem root, and the REPL around the app
 except ImportError:
-    pass
-import edgemcp
+    vboard = None
+if vboard:
+    vboard.board_loop("edgemcp")  # runs edgemcp.main(); Ctrl-C leaves for the REPL
+else:
+    import edgemcp
 
-edgemcp.main()
+    edgemcp.main()
