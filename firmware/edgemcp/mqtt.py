@@ -315,8 +315,16 @@ class Client:
             else:
                 ssl.verify_mode = tls.CERT_NONE
         self._down.clear()
-        r, w = await asyncio.wait_for_ms(asyncio.open_connection(self.host, self.port, ssl), self.timeout_ms)
+        r, w = await asyncio.wait_for_ms(asyncio.open_connection(self.host, self.port), self.timeout_ms)
         self._sock = w
+        import socket
+        try:  # a PUBLISH is two writes (header, payload): without this Nagle holds the second
+            w.s.setsockopt(getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1), 1)
+        except OSError:
+            pass
+        if ssl:  # wrapped here, not by open_connection, so the option above is on the TCP socket
+            w.s = ssl.wrap_socket(w.s, server_hostname=self.host, do_handshake_on_connect=False)
+            w.s.setblocking(False)
         w.write(self._connect_packet())
         await asyncio.wait_for_ms(w.drain(), self.timeout_ms)
         t, n = await asyncio.wait_for_ms(self._read_packet(r), self.timeout_ms)
