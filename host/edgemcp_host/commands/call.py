@@ -71,6 +71,13 @@ async def call_direct(args):
     return print_result(r)
 
 
+def _leaf(e):
+    """The first real error inside the task groups the SDK raises."""
+    while isinstance(e, BaseExceptionGroup) and e.exceptions:
+        e = e.exceptions[0]
+    return e
+
+
 async def call_bridge(args, url):
     import httpx2
     from mcp import Client
@@ -78,21 +85,41 @@ async def call_bridge(args, url):
     from mcp.shared._httpx_utils import create_mcp_http_client
     from mcp.shared.exceptions import MCPError
 
+    async def refused(response):
+        if response.status_code in (401, 403, 404, 421):
+            raise PermissionError(f"{url}: HTTP {response.status_code}" +
+                                  (" (missing or wrong --token)" if response.status_code == 401 else ""))
+
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
     try:
         async with create_mcp_http_client(headers=headers) as http:
+            http.event_hooks["response"].append(refused)
             async with Client(streamable_http_client(url, http_client=http)) as client:
                 tools = (await client.list_tools()).tools
                 schema = next((t.input_schema for t in tools if t.name == args.tool), None)
                 tool_args = build_args(args.args, args.json, schema)
                 r = await client.call_tool(args.tool, tool_args, read_timeout_seconds=args.timeout)
-    except MCPError as e:
+    except (Exception, BaseExceptionGroup) as group:
+        e = _leaf(group)
+        if isinstance(e, ValueError):
+            raise e from None
+        if not isinstance(e, (MCPError, httpx2.HTTPError, OSError)):
+            raise
         print(f"edgemcp call: {e}", file=sys.stderr)
         return 1
-    except (httpx2.HTTPError, OSError) as e:
-        print(f"edgemcp call: {url}: {e}", file=sys.stderr)
-        return 1
     return print_result(r.model_dump(by_alias=True, mode="json", exclude_none=True))
+
+
+def _options(p, defaults):
+    p.add_argument("--json", metavar="ARGS", default=defaults,
+                   help="tool arguments as a JSON object (key=value pairs override)")
+    p.add_argument("--bridge", metavar="URL", default=defaults,
+                   help="the bridge serving DEVICE, e.g. http://127.0.0.1:8765")
+    p.add_argument("--token", default=defaults if defaults is argparse.SUPPRESS else os.environ.get("EDGEMCP_TOKEN"),
+                   help="the bridge's bearer token (default: $EDGEMCP_TOKEN)")
+    p.add_argument("--vdev-root", metavar="DIR", default=defaults, help="virtual device filesystems' parent folder")
+    p.add_argument("--timeout", type=float, default=defaults if defaults is argparse.SUPPRESS else 60.0,
+                   help="seconds to wait for the result (default 60)")
 
 
 def register(sub):
@@ -100,16 +127,19 @@ def register(sub):
                        description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("device", metavar="DEVICE", help="serial port, 'virtual', bridge device name, or endpoint URL")
     p.add_argument("tool", metavar="TOOL")
-    p.add_argument("args", nargs="*", metavar="key=value", help="tool arguments")
-    p.add_argument("--json", metavar="ARGS", help="tool arguments as a JSON object (key=value pairs override)")
-    p.add_argument("--bridge", metavar="URL", help="the bridge serving DEVICE, e.g. http://127.0.0.1:8765")
-    p.add_argument("--token", default=os.environ.get("EDGEMCP_TOKEN"), help="the bridge's bearer token")
-    p.add_argument("--vdev-root", metavar="DIR", help="virtual device filesystems' parent folder")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the result (default 60)")
+    # Options may follow the key=value pairs too: they are picked out of the rest in run().
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="key=value", help="tool arguments")
+    _options(p, None)
     p.set_defaults(func=run)
 
 
+_late = argparse.ArgumentParser(add_help=False)
+_options(_late, argparse.SUPPRESS)
+
+
 def run(args):
+    late, args.args = _late.parse_known_args(args.args)
+    vars(args).update(vars(late))
     if args.device.startswith(("http://", "https://")):
         url = args.device
     elif args.bridge:
