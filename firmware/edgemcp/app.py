@@ -25,11 +25,16 @@ async def _until_done(coro):
 async def _main():
     global _stop
     _stop = asyncio.Event()
+    # a failed background task is logged, never printed: stdout carries the protocol
+    asyncio.get_event_loop().set_exception_handler(
+        lambda loop, c: logs.log("error", "task failed: %r" % (c.get("exception"),)))
     from . import serial_link
     asyncio.create_task(_until_done(serial_link.serve(cfg["max_line"])))
     link = None
+    from . import forward  # events drain over MQTT when there is a broker, else to a serial bridge
     if (cfg.get("mqtt") or {}).get("url"):
         from . import mqtt_link
+        forward.mqtt_owns = True
         link = mqtt_link.start(cfg)
     await _stop.wait()
     if link:

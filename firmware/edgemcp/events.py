@@ -2,11 +2,13 @@
 # oldest first, until a link publishes and acknowledges them; device://queue shows the queue.
 import json
 import time
+import asyncio
 
 from .registry import resource
 
 _q = None
 _ahead = False
+wake = asyncio.Event()  # set on every emit: the forwarder (forward.py) has something to send
 
 
 def queue():
@@ -27,6 +29,7 @@ def emit(stream, data):
     rec = json.dumps({"seq": q.next_seq, "ts": int(time.time()), "stream": stream, "data": data},
                      separators=(",", ":"))
     seq = q.append(rec.encode())
+    wake.set()
     if not _ahead:  # erase the next sector while idle, not in a later emit
         import asyncio
         _ahead = True

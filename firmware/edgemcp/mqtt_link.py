@@ -21,6 +21,8 @@ class Link:
         import machine
         sid = mcfg.get("client_id") or binascii.hexlify(machine.unique_id()).decode()
         self.sid = sid = _clean(sid)  # server-id is our MQTT client id
+        self.events = "edgemcp/%s/events" % binascii.hexlify(machine.unique_id()).decode()
+        self._drain = None
         self.name = "edgemcp/%s/%s" % (_clean(sys.platform), _clean(name))
         self.tail = sid + "/" + self.name
         self.presence = "$mcp-server/presence/" + self.tail
@@ -71,12 +73,21 @@ class Link:
             "server_name": self.name,
             "description": "edgemcp device %s; tools: %s" % (self.sid, names)}}
         await self.client.publish(self.presence, json.dumps(online), 1, True, keep=False)
+        from . import forward  # queued events go out now, oldest first, each acked after its PUBACK
+        if self._drain is None or self._drain.done():
+            self._drain = asyncio.create_task(forward.drain(self._deliver))
+
+    async def _deliver(self, seq, rec):
+        await self.client.publish(self.events, rec, 1, False, keep=False)
 
     def _down(self):
         # Session expiry 0: the broker forgot the clients' topics and they saw our will.
         for cid in list(self.sessions):
             self._end(cid)
         self.out.clear()
+        if self._drain:
+            self._drain.cancel()
+            self._drain = None
 
     def _topics(self, cid):
         return ("$mcp-client/capability/" + cid, "$mcp-client/presence/" + cid,

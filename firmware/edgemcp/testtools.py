@@ -28,3 +28,16 @@ def fail(message="failed on purpose"):
 @tool("Add two numbers.", {"a": {"type": "number"}, "b": {"type": "number"}})
 def add(a, b):
     return {"sum": a + b}
+
+
+@tool("Emit `count` events {\"i\", \"data\"} on `stream` through the flash queue (store-and-forward).",
+      {"stream": {"type": "string"}, "data": {"description": "any JSON value", "default": None},
+       "count": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1}})
+def emit(stream, data=None, count=1):
+    from .events import emit as _emit
+    first = last = None
+    for i in range(count):
+        last = _emit(stream, {"i": i, "data": data})
+        if first is None:
+            first = last
+    return {"first_seq": first, "last_seq": last}
