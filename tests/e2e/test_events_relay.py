@@ -141,6 +141,7 @@ def test_bridge_killed_mid_stream_loses_nothing(tmp_path, mqtt_broker):
         dup_seqs = {s for s in seqs if seqs.count(s) > 1}
         # Only events in flight at the kill come twice: the device has one on the line, the
         # relay at most that one between its PUBACK and the device's ack.
+        print(f"kill after {len(before)} of {n}; duplicates {dups}: {sorted(dup_seqs)}")
         assert dups <= 2 and dup_seqs <= before, (dups, sorted(dup_seqs))
     finally:
         bridge.stop()
