@@ -38,11 +38,14 @@ class Link:
             keepalive=mcfg.get("keepalive", 60), will=(self.presence, b"", 1, True),
             user=[("MCP-COMPONENT-TYPE", "mcp-server"), ("MCP-META", meta)],
             pub_user=[("MCP-COMPONENT-TYPE", "mcp-server"), (_CID, sid)],
-            max_packet=mcfg.get("max_packet", max_message + 512), ca=ca)
+            max_packet=mcfg.get("max_packet", max_message + 512), ca=ca,
+            backoff=(mcfg.get("backoff_min_ms", 500), mcfg.get("backoff_max_ms", 60000)))
         c.on_message = self._message
         c.on_connect = self._up
         c.on_disconnect = self._down
         self.sessions = {}  # mcp-client-id -> server session
+        self.order = []  # client ids, oldest first: a client that left without a word is dropped first
+        self.max_clients = mcfg.get("max_clients", 8)
         self.out = []  # (topic, message) waiting to be published
         self.max_out = mcfg.get("max_queue", 32)
         self.dropped = 0
@@ -97,6 +100,7 @@ class Link:
         s = self.sessions.pop(cid, None)
         if s:
             server.close_session(s)
+            self.order.remove(cid)
         t = self._topics(cid)
         self.client.forget(t)
         if self.client.connected:
@@ -141,9 +145,9 @@ class Link:
 
     async def _init(self, cid, data):
         # The binding: subscribe to the client's topics before answering its initialize.
-        old = self.sessions.pop(cid, None)
-        if old:
-            server.close_session(old)
+        self._end(cid)
+        while len(self.sessions) >= self.max_clients:
+            self._end(self.order[0])
         cap, pres, rpc = self._topics(cid)
         try:
             await self.client.subscribe((cap, pres), 1)
@@ -151,7 +155,10 @@ class Link:
         except mqtt.MQTTError as e:
             log("warning", "MCP over MQTT: cannot subscribe for client %s: %s" % (cid, e))
             return
+        if cid in self.sessions:  # initialized twice at once: the later one wins
+            self._end(cid)
         s = self.sessions[cid] = server.open_session(lambda b: self._send(rpc, b))
+        self.order.append(cid)
         server.receive(s, data)
 
     def _send(self, topic, b):
