@@ -22,7 +22,10 @@ TMP = os.getenv("FLASHQ_BENCH_TMP")
 os.putenv("EDGEMCP_FLASH", TMP + "/q1m.bin")
 os.putenv("EDGEMCP_FLASH_SIZE", str(1024 * 1024))
 import esp32
+import edgemcp
+gc.collect(); _h = gc.mem_alloc()
 from edgemcp import flashq
+gc.collect(); _import = gc.mem_alloc() - _h
 from powercut import RAMFlash
 R = {}
 def out(k, v):
@@ -146,7 +149,7 @@ q = p = w = c = None
 gc.collect(); h = gc.mem_alloc()
 q = flashq.FlashQueue(dev)
 gc.collect()
-heap = {"resident": gc.mem_alloc() - h}
+heap = {"resident": gc.mem_alloc() - h, "module": _import}
 for size in (32, 200, 1024):
     d = bytes(size)
     for ahead in (True, False):
@@ -231,7 +234,8 @@ def main():
     print(f"wear after {w['passes']} passes round a 16-sector ring: erases per sector "
           f"{w['min']}..{w['max']} (spread {w['spread']})")
     h = r["heap"]
-    print(f"heap: resident {h['resident']} B (incl. the 4096 B sector buffer)")
+    print(f"heap: resident {h['resident']} B per queue (incl. its 4096 B sector buffer) + "
+          f"{h['module']} B for the imported module")
     for size in (32, 200, 1024):
         a, b = h[str(size)], h[f"{size}_no_erase_ahead"]
         print(f"  {size:>5} B: append mean {a['append_mean']:.0f} max {a['append_max']} B, "

@@ -221,7 +221,8 @@ class FlashQueue:
         return q
 
     def peek(self, n=1):
-        """The oldest unacknowledged records, oldest first: [(seq, bytes)]."""
+        """The oldest unacknowledged records, oldest first: [(seq, bytes)]. A record that
+        fails its checksum is skipped; while nothing precedes it, it is dropped."""
         out = []
         s, o, q, nb = self._h, self._hoff, self._hseq, self._hnb
         m = self._mv
@@ -230,6 +231,11 @@ class FlashQueue:
             if ln < 0:
                 if s == self._t:
                     break
+                if not out:  # nothing left to read in the head sector: retire it
+                    self._drops += max(0, nb - q)
+                    self._release()
+                    s, o, q, nb = self._h, self._hoff, self._hseq, self._hnb
+                    continue
                 s = (s + 1) % self._n
                 o = _HDR
                 q = max(q, nb)
@@ -240,10 +246,13 @@ class FlashQueue:
             c = binascii.crc32(self._rh[6:8])
             if ln:
                 self._dev.readblocks(s, m[:ln], o + _REC)
-            if binascii.crc32(m[:ln], c) == crc:
-                out.append((q, bytes(m[:ln])))
             q += 1
             o += _REC + ln
+            if binascii.crc32(m[:ln], c) == crc:
+                out.append((q - 1, bytes(m[:ln])))
+            elif not out:
+                self._drops += 1
+                self._hseq, self._hoff = q, o
         return out
 
     def ack(self, seq):
