@@ -112,7 +112,8 @@ class Bridge:
         self.links = {link.name: link for link in links}
         if len(self.links) != len(links):
             raise ValueError("two devices have the same name: name them with NAME=PORT")
-        self.sessions = {}  # handshake-era client sessions (ServerSession) -> View
+        self.clients = {}  # handshake-era clients: connection -> (ServerSession, View)
+        self.subs = {}  # (device, device URI) -> connections subscribed to it
         self.buses = {}  # View.device (None: aggregated) -> InMemorySubscriptionBus
         for link in links:
             link.listeners.append(self._on_device_event)
@@ -135,6 +136,10 @@ class Bridge:
 
     async def _fan_out(self, link, method, params):
         if method in ("edgemcp/up", "edgemcp/down"):
+            if method == "edgemcp/up" and params.get("reconnect"):
+                for dev, uri in [k for k in self.subs if k[0] == link.name]:  # a new device session
+                    with contextlib.suppress(LinkError, DeviceError):
+                        await link.request("resources/subscribe", {"uri": uri})
             if method == "edgemcp/down" or params.get("reconnect"):
                 # The device came back (or went away): its tools, resources, prompts may differ.
                 for m in ("notifications/tools/list_changed", "notifications/resources/list_changed",
@@ -144,33 +149,61 @@ class Bridge:
         event = {"notifications/tools/list_changed": ToolsListChanged(),
                  "notifications/resources/list_changed": ResourcesListChanged(),
                  "notifications/prompts/list_changed": PromptsListChanged()}.get(method)
+        updated = method == "notifications/resources/updated"
         for key, bus in list(self.buses.items()):
             if key not in (None, link.name):
                 continue
-            view = View(self, key)
             if event is not None:
                 await bus.publish(event)
-            elif method == "notifications/resources/updated" and "uri" in params:
-                await bus.publish(ResourceUpdated(uri=view.uri_out(link, params["uri"])))
-        for session, view in list(self.sessions.items()):
-            if view.device not in (None, link.name):
+            elif updated and "uri" in params:
+                await bus.publish(ResourceUpdated(uri=View(self, key).uri_out(link, params["uri"])))
+        subscribers = self.subs.get((link.name, params.get("uri")), ()) if updated else ()
+        for conn, (session, view) in list(self.clients.items()):
+            if view.device not in (None, link.name) or (updated and conn not in subscribers):
                 continue
             p = dict(params)
-            if method == "notifications/resources/updated" and "uri" in p:
+            if updated:
                 p["uri"] = view.uri_out(link, p["uri"])
             elif method == "notifications/message" and not view.device:
                 p["logger"] = f"{link.name}/{p['logger']}" if p.get("logger") else link.name
             try:
                 await session.send_notification(_notification(method, p))
-            except Exception as e:  # a client that went away; its session is dropped on close
+            except Exception as e:  # a client that went away; it is dropped when its connection closes
                 log.debug("notification %s to a client failed: %s", method, e)
 
+    @staticmethod
+    def _conn(ctx):
+        return getattr(ctx.session, "_connection", ctx.session)  # mcp 2.3: the per-client Connection
+
     def _track(self, ctx, view):
-        session = ctx.session
-        self.sessions[session] = view
-        conn = getattr(session, "_connection", None)  # mcp 2.3: the per-client Connection
-        if conn is not None:
-            conn.exit_stack.callback(self.sessions.pop, session, None)
+        conn = self._conn(ctx)
+        self.clients[conn] = (ctx.session, view)
+        if hasattr(conn, "exit_stack"):
+            conn.exit_stack.push_async_callback(self._forget, conn)
+
+    async def subscribe(self, ctx, link, uri):
+        conns = self.subs.get((link.name, uri))
+        if not conns:  # the device holds one subscription for all the bridge's clients
+            await link.request("resources/subscribe", {"uri": uri})
+            conns = self.subs.setdefault((link.name, uri), set())
+        conns.add(self._conn(ctx))
+
+    async def unsubscribe(self, ctx, link, uri):
+        conns = self.subs.get((link.name, uri), set())
+        conns.discard(self._conn(ctx))
+        if not conns:
+            self.subs.pop((link.name, uri), None)
+            await link.request("resources/unsubscribe", {"uri": uri})
+
+    async def _forget(self, conn):
+        self.clients.pop(conn, None)
+        for (dev, uri), conns in list(self.subs.items()):
+            if conn in conns:
+                conns.discard(conn)
+                if not conns:
+                    del self.subs[(dev, uri)]
+                    with contextlib.suppress(LinkError, DeviceError):
+                        await self.links[dev].request("resources/unsubscribe", {"uri": uri}, timeout=5)
 
     # ----- MCP servers
 
@@ -269,12 +302,18 @@ class Bridge:
 
         async def subscribe(ctx, params):
             link, uri = view.uri_in(params.uri)
-            await call(link, "resources/subscribe", {"uri": uri})
+            try:
+                await bridge.subscribe(ctx, link, uri)
+            except (LinkError, DeviceError) as e:
+                raise _mcp_error(e) from None
             return types.EmptyResult()
 
         async def unsubscribe(ctx, params):
             link, uri = view.uri_in(params.uri)
-            await call(link, "resources/unsubscribe", {"uri": uri})
+            try:
+                await bridge.unsubscribe(ctx, link, uri)
+            except (LinkError, DeviceError) as e:
+                raise _mcp_error(e) from None
             return types.EmptyResult()
 
         async def list_prompts(ctx, params):

@@ -28,7 +28,7 @@ PROTOCOL_VERSION = "2025-11-25"
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_LINE = 1 << 20  # a longer line is garbage (no device message is this big): dropped whole
 INTERNAL_ERROR = -32603
-CANCEL_GRACE = 1.0  # seconds a device's messages already on the wire may trail a cancellation
+CANCEL_GRACE = 1.5  # seconds a device's messages already on the wire may trail a cancellation
 
 
 class LinkError(Exception):
@@ -538,7 +538,7 @@ def make_link(spec, index, *, vdev_root=None, timeout=60.0, device_bin=None, ext
     if target == "virtual":
         name = name or f"virtual{index}"
         root = pathlib.Path(vdev_root or paths.REPO / "build/vdev") / name
-        transport = VirtualDevice(name, root, device_bin, extra_env)
+        transport = VirtualDevice(name, root, device_bin or paths.device_binary(), extra_env)
     else:
         name = name or re.sub(r"[^A-Za-z0-9_-]", "_", os.path.basename(target))[:32] or f"board{index}"
         transport = SerialPort(target)

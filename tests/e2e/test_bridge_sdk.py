@@ -144,6 +144,39 @@ def test_http_per_device_endpoint(bridge, mode):
     anyio.run(main)
 
 
+def test_http_resource_subscription(bridge):
+    """resources/subscribe goes to the device; its updates come back under the bridge's URI, to
+    the clients subscribed, until the last of them unsubscribes."""
+    async def main():
+        updated = {"x": [], "y": [], "z": []}
+
+        def collect(who):
+            async def on_message(msg):
+                msg = getattr(msg, "root", msg)
+                if getattr(msg, "method", None) == "notifications/resources/updated":
+                    updated[who].append(msg.params.uri)
+            return on_message
+        uri = "edgemcp://b/device://log"
+        async with Client(bridge.url, mode="legacy", message_handler=collect("x")) as x, \
+                Client(bridge.url, mode="legacy", message_handler=collect("y")) as y, \
+                Client(bridge.url + "/b", mode="legacy", message_handler=collect("z")) as z:
+            await x.subscribe_resource(uri)
+            await z.subscribe_resource("device://log")
+            await y.call_tool("b.fail", {"message": "logged"})  # a log record updates device://log
+            await wait_for(lambda: uri in updated["x"] and "device://log" in updated["z"])
+            await x.unsubscribe_resource(uri)
+            for k in updated:
+                updated[k].clear()
+            await y.call_tool("b.fail", {"message": "logged again"})
+            await wait_for(lambda: "device://log" in updated["z"])  # z still subscribed
+            await anyio.sleep(0.3)
+            assert updated["x"] == [] and updated["y"] == []
+            await z.unsubscribe_resource("device://log")
+            with pytest.raises(MCPError):
+                await x.subscribe_resource("edgemcp://b/device://nothing-here")
+    anyio.run(main)
+
+
 def test_http_many_clients_share_a_device(bridge):
     """Clients number their requests alike; the link's own ids keep the answers apart."""
     async def main():

@@ -84,8 +84,11 @@ def run(args):
     if not args.serial and args.mqtt is None:
         print("edgemcp bridge: no devices: add --serial PORT or --serial virtual", file=sys.stderr)
         return 2
-    links = make_links(args)
-    bridge = Bridge(links)
+    try:
+        bridge = Bridge(make_links(args))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"edgemcp bridge: {e}", file=sys.stderr)
+        return 2
     if args.device and args.device not in bridge.links:
         print(f"edgemcp bridge: no device {args.device!r} (devices: {', '.join(bridge.links)})", file=sys.stderr)
         return 2

@@ -57,7 +57,11 @@ def print_result(r):
 async def call_direct(args):
     from ..serial_link import DeviceError, LinkError, make_link
 
-    link = make_link(args.device, 1, vdev_root=args.vdev_root, timeout=args.timeout)
+    try:
+        link = make_link(args.device, 1, vdev_root=args.vdev_root, timeout=args.timeout)
+    except FileNotFoundError as e:
+        print(f"edgemcp call: {e}", file=sys.stderr)
+        return 2
     try:
         await link.start()
         schema = next((t.get("inputSchema") for t in link.tools if t.get("name") == args.tool), None)

@@ -56,7 +56,11 @@ def run(args):
 
     setup_logging(args.verbose)
     args.serial = args.serial or ["virtual"]
-    bridge = Bridge(make_links(args))
+    try:
+        bridge = Bridge(make_links(args))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"edgemcp run: {e}", file=sys.stderr)
+        return 2
     host, port = args.http
 
     async def main():
