@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import re
+import socket
 import ssl
 
 import paho.mqtt.client as paho
@@ -51,6 +52,14 @@ def _user(props):
     return dict(getattr(props, "UserProperty", None) or [])
 
 
+def _nodelay(client, userdata, sock):
+    # RPC messages are small and wait for each other: Nagle's algorithm would hold them back.
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass
+
+
 def new_client(settings, client_id, will=None, connect_user=(), cafile=None, insecure=False):
     """A paho MQTT 5 client (not yet connected) with the broker settings of broker.settings()."""
     c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
@@ -65,6 +74,7 @@ def new_client(settings, client_id, will=None, connect_user=(), cafile=None, ins
     if will:
         c.will_set(*will)
     c.reconnect_delay_set(1, 10)
+    c.on_socket_open = _nodelay
     c.connect_props = _props(PacketTypes.CONNECT, connect_user) if connect_user else None
     return c
 

@@ -4,6 +4,7 @@ paho-mqtt from the EMQX binding (mqtt-ai/mcp-over-mqtt, 2025-03-26 mqtt_transpor
 import binascii
 import json
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -22,8 +23,13 @@ pytestmark = pytest.mark.timeout(120)
 PRESENCE = "$mcp-server/presence/"
 
 
+def _nodelay(client, userdata, sock):
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small RPC messages: no Nagle wait
+
+
 def _client(broker, client_id, will=None):
     c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    c.on_socket_open = _nodelay
     if will:
         c.will_set(*will)
     return c
