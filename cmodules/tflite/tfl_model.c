@@ -330,7 +330,9 @@ static int read_tensor(tfl_interp *it, fb_t *f, const fb_tab *tt, uint32_t bufve
             }
             if (nz) {
                 int64_t z = (int64_t)(rd32(f->b + zp) | (uint64_t)rd32(f->b + zp + 4) << 32);
-                if (z < -32768 || z > 65535) {
+                int64_t zmin = t->type == TFL_UINT8 ? 0 : t->type == TFL_INT8 ? -128 : -32768;
+                int64_t zmax = t->type == TFL_UINT8 ? 255 : t->type == TFL_INT8 ? 127 : 32767;
+                if (z < zmin || z > zmax) {
                     return tfl_fail(it, "tensor %lu: zero point out of range", (unsigned long)i);
                 }
                 t->zero_point = (int32_t)z;
@@ -409,8 +411,12 @@ static int plan(tfl_interp *it, tfl_alloc_fn alloc, void *ctx) {
             n++;
         }
     }
-    uint32_t *order = n ? alloc(ctx, 2 * n * sizeof(uint32_t)) : NULL;
-    if (n && !order) {
+    if (!n) {
+        it->plan_bytes = 0;
+        return TFL_OK;
+    }
+    uint32_t *order = alloc(ctx, 2 * n * sizeof(uint32_t));
+    if (!order) {
         return TFL_ENOMEM;
     }
     uint32_t *placed = order + n;

@@ -229,7 +229,9 @@ static float scale_at(const tfl_interp *it, const tfl_tensor *t, uint32_t i) {
 
 static int32_t quantize_f(const tfl_tensor *t, float f) {
     float r = roundf(f / t->scale);
-    if (r > 1e9f) {
+    if (r != r) {
+        r = 0.0f;
+    } else if (r > 1e9f) {
         r = 1e9f;
     } else if (r < -1e9f) {
         r = -1e9f;
@@ -238,12 +240,17 @@ static int32_t quantize_f(const tfl_tensor *t, float f) {
 }
 
 // Fused activation bounds: quantized for int8/int16 outputs, float otherwise.
+static const tfl_tensor float_out = {.scale = 1.0f};
+
 static int act_range(tfl_interp *it, uint32_t k, tfl_op *op, const tfl_tensor *out) {
     int32_t qmin = out->type == TFL_INT16 ? -32768 : -128, qmax = out->type == TFL_INT16 ? 32767 : 127;
     op->fmin = -3.40282347e38f;
     op->fmax = 3.40282347e38f;
     op->act_min = qmin;
     op->act_max = qmax;
+    if (out->type != TFL_INT8 && out->type != TFL_INT16) {
+        out = &float_out;
+    }
     switch (op->act) {
         case 0:
             break;
@@ -400,7 +407,7 @@ static int prep_conv(tfl_interp *it, uint32_t k, tfl_op *op, int depthwise) {
         }
     } else {
         int fic = dim(w, 3);
-        if (dim(w, 0) != oc || fic < 1 || ic % fic != 0 || oc % (ic / fic) != 0) {
+        if (dim(w, 0) != oc || fic < 1 || ic < 1 || oc < 1 || ic % fic != 0 || oc % (ic / fic) != 0) {
             return op_err(it, k, "filter shape does not match the channels");
         }
     }
@@ -580,7 +587,7 @@ static int prep_unary(tfl_interp *it, uint32_t k, tfl_op *op) {
         }
         case OP_RELU6: {
             float r = roundf(6.0f / in->scale);
-            int32_t six = r > 1e9f ? 1000000000 : (int32_t)r + in->zero_point;
+            int32_t six = r > 1e9f ? 1000000000 : r < -1e9f ? -1000000000 : (int32_t)r + in->zero_point;
             six = clampi(six, -128, 127);
             op->act_min = in->zero_point;
             op->act_max = six;
@@ -920,9 +927,9 @@ static void eval_conv_q(const tfl_interp *it, const tfl_op *op) {
                             }
                             const int8_t *xp = x + (((size_t)b * H + iy) * W + ix) * IC + ic0;
                             const int8_t *fp = f + (((size_t)oc * FH + fy) * FW + fx) * FIC;
-                            int32_t sum = 0;
+                            uint32_t sum = 0;
                             for (int c = 0; c < FIC; c++) {
-                                sum += fp[c] * (xp[c] + in_off);
+                                sum += (uint32_t)(fp[c] * (xp[c] + in_off));
                             }
                             acc += (uint32_t)sum;
                         }
@@ -930,7 +937,7 @@ static void eval_conv_q(const tfl_interp *it, const tfl_op *op) {
                     if (bias) {
                         acc += (uint32_t)bias[oc];
                     }
-                    int32_t v = mbqm((int32_t)acc, m[oc], s[oc]) + op->out_off;
+                    int32_t v = add_wrap(mbqm((int32_t)acc, m[oc], s[oc]), op->out_off);
                     y[(((size_t)b * OH + oy) * OW + ox) * OC + oc] = (int8_t)clampi(v, op->act_min, op->act_max);
                 }
             }
@@ -1023,7 +1030,7 @@ static void eval_dw(const tfl_interp *it, const tfl_op *op) {
                             if (biasp) {
                                 acc += (uint32_t)((const int32_t *)biasp)[oc];
                             }
-                            int32_t v = mbqm((int32_t)acc, m[oc], s[oc]) + op->out_off;
+                            int32_t v = add_wrap(mbqm((int32_t)acc, m[oc], s[oc]), op->out_off);
                             ((int8_t *)out->data)[obase + oc] = (int8_t)clampi(v, op->act_min, op->act_max);
                         } else {
                             float bv = biasp ? ((const float *)biasp)[oc] : 0.0f;
@@ -1048,15 +1055,15 @@ static void eval_fc(const tfl_interp *it, const tfl_op *op) {
         for (uint32_t b = 0; b < batches; b++) {
             for (int o = 0; o < depth; o++) {
                 const int8_t *xp = x + (size_t)b * D, *fp = f + (size_t)o * D;
-                int32_t sum = 0;
+                uint32_t sum = 0;
                 for (int d = 0; d < D; d++) {
-                    sum += (fp[d] + op->w_off) * (xp[d] + op->in_off);
+                    sum += (uint32_t)((fp[d] + op->w_off) * (xp[d] + op->in_off));
                 }
                 uint32_t acc = (uint32_t)sum;
                 if (biasp) {
                     acc += (uint32_t)((const int32_t *)biasp)[o];
                 }
-                int32_t v = mbqm((int32_t)acc, m[o], s[o]) + op->out_off;
+                int32_t v = add_wrap(mbqm((int32_t)acc, m[o], s[o]), op->out_off);
                 ((int8_t *)out->data)[(size_t)b * depth + o] = (int8_t)clampi(v, op->act_min, op->act_max);
             }
         }
@@ -1089,7 +1096,7 @@ static void eval_pool(const tfl_interp *it, const tfl_op *op) {
                 int fx0 = ix0 < 0 ? -ix0 : 0, fx1 = W - ix0 < op->fw ? W - ix0 : op->fw;
                 size_t oi = (((size_t)b * OH + oy) * OW + ox) * C;
                 for (int c = 0; c < C; c++) {
-                    int32_t acc = avg ? 0 : -128, count = 0;
+                    int64_t acc = avg ? 0 : -128, count = 0;  // 64-bit: huge windows cannot overflow
                     float ftot = 0.0f, fmax = -3.40282347e38f, fcount = 0.0f;
                     for (int fy = fy0; fy < fy1; fy++) {
                         for (int fx = fx0; fx < fx1; fx++) {
@@ -1120,7 +1127,7 @@ static void eval_pool(const tfl_interp *it, const tfl_op *op) {
                             }
                             acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
                         }
-                        ((int8_t *)out->data)[oi + c] = (int8_t)clampi(acc, op->act_min, op->act_max);
+                        ((int8_t *)out->data)[oi + c] = (int8_t)(acc < op->act_min ? op->act_min : acc > op->act_max ? op->act_max : acc);
                     } else {
                         float v = avg ? ftot / fcount : fmax;
                         ((float *)(void *)out->data)[oi + c] = act_f(v, op->fmin, op->fmax);
@@ -1203,7 +1210,7 @@ static void eval_unary(const tfl_interp *it, const tfl_op *op) {
             int32_t v = x[i];
             switch (op->code) {
                 case OP_RELU:
-                    v = clampi(op->out_off + mbqm(v - op->in_off, op->mult, op->shift), op->act_min, op->act_max);
+                    v = clampi(add_wrap(op->out_off, mbqm(v - op->in_off, op->mult, op->shift)), op->act_min, op->act_max);
                     break;
                 case OP_RELU6:
                     v = v > op->act_max ? op->act_max : v < op->act_min ? op->act_min : v;
@@ -1270,7 +1277,7 @@ static void eval_quant(const tfl_interp *it, const tfl_op *op) {
             v = add_wrap(f2i(roundf(x / out->scale)), out->zero_point);
         } else {
             v = in->type == TFL_INT16 ? ((const int16_t *)(const void *)in->data)[i] : ((const int8_t *)in->data)[i];
-            v = mbqm(v - in->zero_point, op->mult, op->shift) + out->zero_point;
+            v = add_wrap(mbqm(v - in->zero_point, op->mult, op->shift), out->zero_point);
         }
         v = clampi(v, lo, hi);
         if (out->type == TFL_INT16) {
@@ -1305,9 +1312,9 @@ static void eval_binary(const tfl_interp *it, const tfl_op *op) {
             if (add) {
                 int32_t xs = mbqm(wrap_shl(x, op->left_shift), op->m1, op->s1);
                 int32_t ys = mbqm(wrap_shl(y, op->left_shift), op->m2, op->s2);
-                v = mbqm(add_wrap(xs, ys), op->mult, op->shift) + op->out_off;
+                v = add_wrap(mbqm(add_wrap(xs, ys), op->mult, op->shift), op->out_off);
             } else {
-                v = op->out_off + mbqm(x * y, op->mult, op->shift);
+                v = add_wrap(op->out_off, mbqm(x * y, op->mult, op->shift));
             }
             ((int8_t *)out->data)[i] = (int8_t)clampi(v, op->act_min, op->act_max);
         } else {
