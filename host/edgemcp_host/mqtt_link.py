@@ -178,6 +178,12 @@ class MqttLink:
         self.tools = await self._list_all("tools/list", "tools", self.init_timeout) \
             if "tools" in self.capabilities else []
 
+    def restart(self, why):
+        """Start a new session (the server lost ours)."""
+        if self.state == "up":
+            self.last_error = why
+            self._closed.set()
+
     def _lost(self, client, why):
         if client is self._client:
             self.last_error = f"broker connection lost ({why})"
@@ -431,7 +437,8 @@ class Discovery:
             log.info("presence of %s/%s is not a server/online notification: ignored", sid, server_name)
             return
         if old is not None and old.server_name == server_name:
-            return  # announced again (it reconnected): the link reconnects by itself
+            old.restart("the server announced itself again (it reconnected and forgot its sessions)")
+            return
         if old is not None:
             leave(self.bridge, old.name)
             asyncio.ensure_future(old.stop())

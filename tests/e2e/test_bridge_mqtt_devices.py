@@ -8,6 +8,7 @@ import time
 
 import anyio
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from mqtt_broker import mqtt_broker  # noqa: F401  (fixture)
 from test_bridge_mqtt import McpMqttClient, Presence
@@ -113,6 +114,64 @@ def test_mqtt_device_info_in_devices_list(tmp_path, mqtt_broker):
         else:
             raise AssertionError(bridge.devices_info())
         assert d["kind"] == "mqtt" and "echo" in d["tools"]
+    finally:
+        dev.stop()
+        bridge.stop()
+
+
+def test_mqtt_device_killed_and_restarted_rejoins(tmp_path, mqtt_broker):
+    dev = MqttDevice(tmp_path, mqtt_broker, "dev-r", "r1")
+    (tmp_path / "bridge").mkdir()
+    bridge = BridgeProc(tmp_path / "bridge", (), "--mqtt", mqtt_broker.url)
+
+    async def echo(text_in):
+        http, client = http_client(bridge.url, mode="legacy")
+        async with http, client as c:
+            with anyio.fail_after(30):
+                while "dev-r.echo" not in {t.name for t in (await c.list_tools()).tools}:
+                    await anyio.sleep(0.1)
+            return text(await c.call_tool("dev-r.echo", {"text": text_in}))
+
+    try:
+        assert anyio.run(echo, "first") == "first"
+        dev.proc.kill()  # no goodbye: the broker's will clears its presence
+        dev.proc.wait(10)
+        deadline = time.monotonic() + 30
+        while "dev-r" in bridge.devices_info():
+            assert time.monotonic() < deadline, bridge.devices_info()
+            time.sleep(0.1)
+        dev = MqttDevice(tmp_path, mqtt_broker, "dev-r", "r1")
+        assert anyio.run(echo, "again") == "again"
+    finally:
+        dev.stop()
+        bridge.stop()
+
+
+def test_mqtt_device_back_after_broker_restart(tmp_path, mqtt_broker):
+    dev = MqttDevice(tmp_path, mqtt_broker, "dev-b", "b1")
+    (tmp_path / "bridge").mkdir()
+    bridge = BridgeProc(tmp_path / "bridge", (), "--mqtt", mqtt_broker.url)
+
+    async def echo(text_in, timeout=30):
+        http, client = http_client(bridge.url, mode="legacy")
+        async with http, client as c:
+            with anyio.fail_after(timeout):
+                while True:
+                    if "dev-b.echo" in {t.name for t in (await c.list_tools()).tools}:
+                        try:
+                            r = await c.call_tool("dev-b.echo", {"text": text_in})
+                        except MCPError:  # not connected again yet
+                            r = None
+                        if r is not None and not r.is_error:
+                            return text(r)
+                    await anyio.sleep(0.2)
+
+    try:
+        assert anyio.run(echo, "before") == "before"
+        mqtt_broker.stop()  # retained presence and every session are gone with it
+        time.sleep(2)
+        mqtt_broker.start()
+        assert anyio.run(echo, "after", 60) == "after"
     finally:
         dev.stop()
         bridge.stop()
