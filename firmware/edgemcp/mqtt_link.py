@@ -96,11 +96,14 @@ class Link:
         return ("$mcp-client/capability/" + cid, "$mcp-client/presence/" + cid,
                 "$mcp-rpc/%s/%s" % (cid, self.tail))
 
-    def _end(self, cid):
+    def _end(self, cid, unsub=True):
         s = self.sessions.pop(cid, None)
-        if s:
-            server.close_session(s)
-            self.order.remove(cid)
+        if s is None:
+            return
+        server.close_session(s)
+        self.order.remove(cid)
+        if not unsub:  # the same client initializes again: keep its subscriptions
+            return
         t = self._topics(cid)
         self.client.forget(t)
         if self.client.connected:
@@ -145,7 +148,7 @@ class Link:
 
     async def _init(self, cid, data):
         # The binding: subscribe to the client's topics before answering its initialize.
-        self._end(cid)
+        self._end(cid, False)
         while len(self.sessions) >= self.max_clients:
             self._end(self.order[0])
         cap, pres, rpc = self._topics(cid)
@@ -156,7 +159,7 @@ class Link:
             log("warning", "MCP over MQTT: cannot subscribe for client %s: %s" % (cid, e))
             return
         if cid in self.sessions:  # initialized twice at once: the later one wins
-            self._end(cid)
+            self._end(cid, False)
         s = self.sessions[cid] = server.open_session(lambda b: self._send(rpc, b))
         self.order.append(cid)
         server.receive(s, data)

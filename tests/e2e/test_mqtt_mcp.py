@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -51,6 +52,8 @@ class McpMqttClient:
         c.connect(broker.host, broker.port, keepalive=30, clean_start=True, properties=cp)
         c.loop_start()
         assert ok.wait(10)
+        # paho leaves Nagle on: a request right after a PUBACK would wait for the broker's ACK
+        c.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sub("$mcp-server/presence/+/" + name_filter)
         self.next_id = 0
 
@@ -117,23 +120,33 @@ class McpMqttClient:
         self.c.socket().close()
 
     def close(self):
+        """The orderly end the binding asks for: "disconnected" on our presence topic first."""
+        self.pub("$mcp-client/presence/" + self.cid, {"jsonrpc": "2.0", "method": "notifications/disconnected"})
         self.c.loop_stop()
         self.c.disconnect()
 
 
-@pytest.fixture
-def device(tmp_path, mqtt_broker, device_bin):
+def start_device(tmp_path, broker, **mqtt):
     root = board_root(tmp_path, {"name": "mqtt-board", "test_tools": True,
-                                 "mqtt": {"url": mqtt_broker.url, "keepalive": 10}})
+                                 "mqtt": {"url": broker.url, "keepalive": 10, **mqtt}})
     env = {**os.environ, **device_env(root, DEVICE_ID)}
-    p = subprocess.Popen(device_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=env, cwd=ROOT)
-    yield p
+    return subprocess.Popen(device_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, cwd=ROOT)
+
+
+def stop_device(p):
     if p.poll() is None:
         p.kill()
     p.wait(10)
     for f in (p.stdin, p.stdout, p.stderr):
         f.close()
+
+
+@pytest.fixture
+def device(tmp_path, mqtt_broker, device_bin):
+    p = start_device(tmp_path, mqtt_broker)
+    yield p
+    stop_device(p)
 
 
 def test_mcp_over_mqtt_two_clients(mqtt_broker, device):
@@ -264,3 +277,66 @@ def test_serial_keeps_serving_without_a_broker(tmp_path, device_bin, url):
         if p.poll() is None:
             p.kill()
             p.wait(10)
+
+
+def wait_log(broker, text, timeout=10):
+    deadline = time.monotonic() + timeout
+    while text not in broker.log():
+        assert time.monotonic() < deadline, "mosquitto never logged " + repr(text)
+        time.sleep(0.1)
+
+
+def test_sessions_end_and_are_bounded(tmp_path, mqtt_broker, device_bin):
+    p = start_device(tmp_path, mqtt_broker, max_clients=2)
+    clients = []
+    try:
+        for _ in range(3):
+            c = McpMqttClient(mqtt_broker)
+            c.initialize(*c.discover())
+            clients.append(c)
+        a, b, c = clients
+        # a third client pushed out the oldest session: its requests go unanswered
+        wait_log(mqtt_broker, "Received UNSUBSCRIBE from " + a.sid)
+        log = mqtt_broker.log()
+        assert a.cid in log[log.index("Received UNSUBSCRIBE from " + a.sid):][:400]
+        with pytest.raises(AssertionError):
+            a.request("ping", timeout=1)
+        assert b.request("ping") == {} and c.request("ping") == {}
+        # "disconnected" on the RPC topic ends a session too (de-initialize, staying connected)
+        b.pub(b.rpc, {"jsonrpc": "2.0", "method": "notifications/disconnected"})
+        time.sleep(0.5)
+        with pytest.raises(AssertionError):
+            b.request("ping", timeout=1)
+        # ... and the ended session's client can initialize again with a new id
+        d = McpMqttClient(mqtt_broker)
+        d.initialize(*d.discover())
+        clients.append(d)
+        assert d.request("tools/call", {"name": "add", "arguments": {"a": 1, "b": 1}})["structuredContent"] == {"sum": 2}
+        assert c.request("ping") == {}
+    finally:
+        for x in clients:
+            x.close()
+        stop_device(p)
+
+
+def test_heap_stays_flat_over_sessions(tmp_path, mqtt_broker, device_bin):
+    # Clients come and go (orderly, and by their will) and call tools: the device's heap after
+    # a collection must not grow with the number of sessions or calls.
+    p = start_device(tmp_path, mqtt_broker)
+    try:
+        heap = []
+        for rnd in range(6):
+            c = McpMqttClient(mqtt_broker)
+            c.initialize(*c.discover())
+            for i in range(10):
+                c.request("tools/call", {"name": "add", "arguments": {"a": i, "b": 1}})
+            heap.append(c.request("tools/call", {"name": "device_info", "arguments": {}})["structuredContent"]["heap_alloc"])
+            if rnd % 2:
+                c.drop()
+            else:
+                c.close()
+            time.sleep(0.3)
+        print("heap_alloc after each of 6 sessions:", heap)
+        assert max(heap[1:]) - heap[1] < 1024, heap
+    finally:
+        stop_device(p)
