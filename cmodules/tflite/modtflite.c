@@ -159,6 +159,18 @@ static mp_obj_t tflite_arena_used_bytes(mp_obj_t self_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(tflite_arena_used_bytes_obj, tflite_arena_used_bytes);
 
+// Operator names in execution order (for the model's description).
+static mp_obj_t tflite_operators(mp_obj_t self_in) {
+    tflite_interp_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mp_obj_t list = mp_obj_new_list(0, NULL);
+    for (uint32_t k = 0; k < self->it.n_ops; k++) {
+        const char *n = tfl_op_name(self->it.ops[k].code);
+        mp_obj_list_append(list, mp_obj_new_str(n, strlen(n)));
+    }
+    return list;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(tflite_operators_obj, tflite_operators);
+
 static mp_obj_t tflite_reset(mp_obj_t self_in) {
     tflite_interp_obj_t *self = MP_OBJ_TO_PTR(self_in);
     tfl_reset(&self->it);
@@ -185,6 +197,7 @@ static const mp_rom_map_elem_t tflite_interp_locals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_get_output), MP_ROM_PTR(&tflite_get_output_obj) },
     { MP_ROM_QSTR(MP_QSTR_arena_used_bytes), MP_ROM_PTR(&tflite_arena_used_bytes_obj) },
     { MP_ROM_QSTR(MP_QSTR_reset), MP_ROM_PTR(&tflite_reset_obj) },
+    { MP_ROM_QSTR(MP_QSTR_operators), MP_ROM_PTR(&tflite_operators_obj) },
 };
 static MP_DEFINE_CONST_DICT(tflite_interp_locals, tflite_interp_locals_table);
 

@@ -56,6 +56,12 @@ def run(config_dict=None, config_path=config.PATH):
                            max_message=cfg["max_line"])
     logs.size = cfg["log_records"]
     from . import builtin  # noqa: F401  (declares the built-in tools)
+    try:
+        from . import models  # the model tools, on builds with the tflite C module
+    except ImportError:
+        models = None
+    if models:
+        models.register(cfg)
     if cfg.get("test_tools"):
         from . import testtools  # noqa: F401
     if problem:

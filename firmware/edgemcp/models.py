@@ -1,0 +1,147 @@
+# Models as MCP tools: every <models_dir>/*.tflite (config "models_dir", default /models) gets a
+# model://<name> resource, and the infer tool runs any of them. Optional <name>.labels (one label
+# per line) and <name>.json (description, input layout). A model loads on first use and stays.
+import os
+import time
+import binascii
+import json
+import array
+import tflite
+from .registry import tool, resource, ToolError
+
+_dir = "/models"
+_loaded = {}  # name -> tflite.Interpreter
+_labels = {}
+_CODES = {"int8": "b", "uint8": "B", "int16": "h", "int32": "i", "float32": "f"}
+_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-2 ** 31, 2 ** 31 - 1)}
+
+
+def _names():
+    try:
+        return sorted(f[:-7] for f in os.listdir(_dir) if f.endswith(".tflite"))
+    except OSError:
+        return []
+
+
+def _load(name):
+    it = _loaded.get(name)
+    if it is None:
+        if name not in _names():
+            raise ToolError("no model %r in %s (found: %s)" % (name, _dir, ", ".join(_names()) or "none"))
+        path = "%s/%s.tflite" % (_dir, name)
+        size = os.stat(path)[6]
+        try:
+            data = bytearray(size)  # read in place: no growing buffer, no copy
+        except MemoryError:
+            raise ToolError("model %s does not fit in the heap: its file needs %d bytes" % (name, size))
+        with open(path, "rb") as f:
+            f.readinto(data)
+        try:
+            it = tflite.Interpreter(data)
+        except ValueError as e:
+            raise ToolError("model %s: %s" % (name, e))
+        except MemoryError as e:
+            # the module's message says how many bytes the arena needs
+            e = str(e)
+            raise ToolError("model %s: %s" % (name, e if "heap" in e else "does not fit in the heap: " + e))
+        _loaded[name] = it
+    return it
+
+
+def _meta(name):
+    try:
+        with open("%s/%s.json" % (_dir, name)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _label_list(name):
+    if name not in _labels:
+        try:
+            with open("%s/%s.labels" % (_dir, name)) as f:
+                _labels[name] = [s.strip() for s in f.read().split("\n") if s.strip()]
+        except OSError:
+            _labels[name] = None
+    return _labels[name]
+
+
+def info(name):
+    it = _load(name)
+    d = {
+        "name": name,
+        "inputs": [it.get_input_details(i) for i in range(it.input_count)],
+        "outputs": [it.get_output_details(i) for i in range(it.output_count)],
+        "arena_bytes": it.arena_used_bytes(),
+        "operators": it.operators(),
+    }
+    m = _meta(name)
+    if m:
+        d["meta"] = m
+    if _label_list(name):
+        d["labels"] = _label_list(name)
+    return d
+
+
+def _pack(d, values):
+    # floats are quantized with the input's scale and zero point; integers are raw values
+    a = array.array(_CODES[d["dtype"]])
+    if d["dtype"] == "float32":
+        for v in values:
+            a.append(v)
+        return a
+    lo, hi = _RANGE[d["dtype"]]
+    for v in values:
+        if isinstance(v, float):
+            v = round(v / d["scale"]) + d["zero_point"]
+        a.append(min(max(int(v), lo), hi))
+    return a
+
+
+@tool("Run a model from the device's models folder on one input. `input`: a list of numbers "
+      "(floats are quantized with the input's scale and zero point, integers are raw values) or "
+      "base64 of the raw input tensor bytes. Returns the raw and dequantized output, the top_k "
+      "classes (with labels when <model>.labels exists) and the invoke time in microseconds.",
+      {"model": {"type": "string", "description": "model name (file name without .tflite)"},
+       "input": {"type": ["array", "string"], "items": {"type": "number"}},
+       "top_k": {"type": "integer", "minimum": 0, "default": 3}})
+def infer(model, input, top_k=3):
+    it = _load(model)
+    d = it.get_input_details(0)
+    n = 1
+    for s in d["shape"]:
+        n *= s
+    if isinstance(input, str):
+        try:
+            data = binascii.a2b_base64(input)
+        except ValueError:
+            raise ToolError("input: not valid base64")
+    elif len(input) != n:
+        raise ToolError("input: %d numbers given, the model takes %d" % (len(input), n))
+    else:
+        data = _pack(d, input)
+    try:
+        it.set_input(data, 0)
+    except ValueError as e:
+        raise ToolError("input: %s" % e)
+    t = time.ticks_us()
+    it.invoke()
+    us = time.ticks_diff(time.ticks_us(), t)
+    out = list(it.get_output(0))
+    od = it.get_output_details(0)
+    deq = out if od["dtype"] == "float32" else [(v - od["zero_point"]) * od["scale"] for v in out]
+    labels = _label_list(model)
+    top = sorted(range(len(deq)), key=lambda i: -deq[i])[:top_k]
+    top = [{"index": i, "score": deq[i], "label": labels[i] if labels and i < len(labels) else None} for i in top]
+    return {"model": model, "output": out, "dequantized": deq, "top_k": top, "invoke_us": us}
+
+
+def register(cfg):
+    """Declares a model://<name> resource for every model in the configured folder."""
+    global _dir
+    _dir = cfg.get("models_dir") or "/models"
+    for name in _names():
+        m = _meta(name) or {}
+        resource("model://" + name, name=name,
+                 description=m.get("description") or "TFLite model %s: tensors, quantization, arena, operators" % name,
+                 )(lambda n=name: info(n))

@@ -1,0 +1,98 @@
+"""Inference as MCP tools on the virtual device, through the official mcp SDK client over stdio:
+model://<name> resources and the infer tool on the real models copied into the board's /models,
+person_detect labelling the two test images, and a model too big for the heap reported as a
+tool error with the size it needs."""
+import base64
+import json
+import os
+import re
+import pathlib
+import shutil
+import sys
+
+import anyio
+import numpy as np
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+from conftest import DEVICE_BIN
+from vdevice import board_root, device_env
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tflite"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "host"))
+import tfl_testlib as T  # noqa: E402
+from test_tflite_models import bmp_gray  # noqa: E402
+
+
+def params(root, heap="4M"):
+    return StdioServerParameters(command=str(DEVICE_BIN), args=["-X", f"heapsize={heap}", "-m", "edgemcp"],
+                                 env={**os.environ, **device_env(root)})
+
+
+def make_root(tmp_path, models_dir, names):
+    root = board_root(tmp_path, {"name": "infer-board"})
+    (root / "models").mkdir()
+    for n in names:
+        shutil.copy(models_dir / f"{n}.tflite", root / "models" / f"{n}.tflite")
+    (root / "models" / "person_detect.labels").write_text("no person\nperson\n")
+    return root
+
+
+def test_infer_person_detect_and_resources(tmp_path, models_dir):
+    root = make_root(tmp_path, models_dir, ["person_detect", "hello_world_float", "hello_world_int8"])
+    images = {label: bmp_gray(models_dir / f"{f}.bmp") for label, f in (("person", "person"), ("no person", "no_person"))}
+    hello = (models_dir / "hello_world_float.tflite").read_bytes()
+    expected_hello = np.frombuffer(T.oracle(hello, [[np.array([[1.25]], np.float32)]])[0], np.float32)
+
+    async def main():
+        async with Client(params(root), mode="legacy", read_timeout_seconds=60) as c:
+            uris = {str(r.uri) for r in (await c.list_resources()).resources}
+            assert {"model://person_detect", "model://hello_world_float"} <= uris, uris
+            info = await c.read_resource("model://person_detect")
+            d = json.loads(info.contents[0].text)
+            assert d["inputs"][0]["shape"] == [1, 96, 96, 1] and d["inputs"][0]["dtype"] == "int8"
+            assert 0 < d["arena_bytes"] <= 85232
+            assert d["operators"].count("CONV_2D") == 14 and d["labels"] == ["no person", "person"]
+
+            for label, img in images.items():
+                r = await c.call_tool("infer", {"model": "person_detect",
+                                                "input": base64.b64encode(img.tobytes()).decode()})
+                assert not r.is_error, r.content[0].text
+                s = r.structured_content
+                assert s["top_k"][0]["label"] == label, s
+                assert len(s["output"]) == 2 and s["invoke_us"] > 0
+                assert abs(sum(s["dequantized"]) - 1.0) < 0.02  # softmax probabilities
+
+            r = await c.call_tool("infer", {"model": "hello_world_float", "input": [1.25]})
+            assert not r.is_error, r.content[0].text
+            assert np.float32(r.structured_content["output"][0]) == expected_hello[0]
+            r = await c.call_tool("infer", {"model": "hello_world_int8", "input": [1.25], "top_k": 1})
+            assert not r.is_error and len(r.structured_content["top_k"]) == 1
+
+            r = await c.call_tool("infer", {"model": "nope", "input": [1.0]})
+            assert r.is_error and "no model" in r.content[0].text
+            r = await c.call_tool("infer", {"model": "hello_world_float", "input": [1.0, 2.0]})
+            assert r.is_error and "takes 1" in r.content[0].text
+            r = await c.call_tool("infer", {"model": "person_detect", "input": "AAAA"})
+            assert r.is_error and "9216" in r.content[0].text
+    anyio.run(main)
+
+
+def test_model_too_big_for_the_heap_is_a_tool_error(tmp_path, models_dir):
+    """person_detect's file (300 KB) fits these heaps, its arena does not: the error says how
+    big the arena is; a small model still runs on the same device."""
+    root = make_root(tmp_path, models_dir, ["person_detect", "hello_world_int8"])
+    seen = []
+
+    async def main(heap):
+        async with Client(params(root, heap=heap), mode="legacy", read_timeout_seconds=60) as c:
+            r = await c.call_tool("infer", {"model": "person_detect", "input": "AAAA"})
+            assert r.is_error and "does not fit in the heap" in r.content[0].text, r.content[0].text
+            seen.append(r.content[0].text)
+            r = await c.call_tool("infer", {"model": "hello_world_int8", "input": [0.5]})
+            assert not r.is_error, r.content[0].text
+    for heap in ("400K", "440K", "480K"):
+        anyio.run(main, heap)
+        if re.search(r"arena of \d+ bytes", seen[-1]):
+            break
+    assert re.search(r"arena of [1-9]\d+ bytes", seen[-1]), seen
