@@ -113,6 +113,12 @@ class Presented:
         if self.client is not None and (did, name) != (self.sid, self.name):
             await self.close()  # another device on this port now
         self.sid, self.name = did, name
+        if await self._has_own_broker():
+            # It is on a broker itself, as MQTT client `did`: a second connection with that
+            # client id would take over its own, and the two would throw each other off.
+            log.info("device %s speaks MQTT itself: not presented by the bridge", self.link.name)
+            await self.close()
+            return
         tail = f"{did}/{name}"
         self.presence = "$mcp-server/presence/" + tail
         self.control = "$mcp-server/" + tail
@@ -132,6 +138,14 @@ class Presented:
             c.loop_start()
         elif self.connected:
             self._announce()
+
+    async def _has_own_broker(self):
+        try:
+            r = await self.link.request("resources/read", {"uri": "device://config"})
+            cfg = json.loads((r.get("contents") or [{}])[0].get("text") or "{}")
+            return bool((cfg.get("mqtt") or {}).get("url"))
+        except (DeviceError, ValueError, AttributeError, TypeError):
+            return False
 
     def down(self):
         """The serial link went down: the device is not offered while it is away."""

@@ -190,3 +190,28 @@ def test_presence_cleared_by_will_when_bridge_killed(tmp_path, mqtt_broker):
     finally:
         bridge.stop()
         watch.close()
+
+
+def test_serial_device_with_its_own_broker_link_not_presented_twice(tmp_path, mqtt_broker):
+    """A device on USB that also speaks MQTT itself keeps its own presence: the bridge neither
+    presents it (same client id: the two connections would throw each other off) nor joins
+    it a second time from the broker."""
+    watch = Presence(mqtt_broker)
+    config = {"test_tools": True, "mqtt": {"url": mqtt_broker.url}}
+    bridge = BridgeProc(tmp_path, ("w",), "--mqtt", mqtt_broker.url, config=config)
+    sid = binascii.hexlify(b"w").decode()
+    try:
+        name, online = watch.wait(lambda s: s.get(sid, (None, None))[1] is not None)[sid]
+        assert "via the edgemcp bridge" not in online["params"]["description"]
+        c = McpMqttClient(mqtt_broker, sid, name)
+        c.initialize()
+        for i in range(10):  # the device's own connection stays (a take-over would end its sessions)
+            r = c.request("tools/call", {"name": "echo", "arguments": {"text": str(i)}})
+            assert r["result"]["content"][0]["text"] == str(i)
+            time.sleep(0.1)
+        c.close()
+        assert set(bridge.devices_info()) == {"w"}
+        assert "presented on the broker" not in bridge.log.read_text()
+    finally:
+        bridge.stop()
+        watch.close()
