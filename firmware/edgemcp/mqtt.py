@@ -214,16 +214,18 @@ class Client:
     async def run(self):
         fails = 0
         while not self._stop:
+            t0 = ticks_ms()
             try:
                 await self._connection()
-                fails = 0
             except Exception as e:  # refused, timeout, socket error: try again later
                 self.last_error = e
-                fails += 1
             finally:
                 self._teardown()
             if self._stop:
                 break
+            # the backoff grows until a connection lasts: a broker that accepts and then
+            # drops us at once is not hammered
+            fails = 0 if ticks_diff(ticks_ms(), t0) > 30000 else fails + 1
             lo, hi = self.backoff
             d = min(hi, lo << min(fails, 16))
             d = d // 2 + (d // 2) * random.getrandbits(12) // 4096
@@ -454,6 +456,8 @@ class Client:
                     await r
         except MQTTError as e:
             self._fail(e)
+        except Exception as e:  # on_connect's bug: reported, the connection stays
+            self.last_error = e
 
     async def _pinger(self):
         ka = self._ka * 1000
