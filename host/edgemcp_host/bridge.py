@@ -65,15 +65,21 @@ class View:
 
     def links(self):
         if self.device:
-            return [self.bridge.links[self.device]]
+            return [self.link()]
         return list(self.bridge.links.values())
+
+    def link(self):
+        link = self.bridge.links.get(self.device)
+        if link is None:  # a device that joined over MQTT and left again
+            raise MCPError(code=INVALID_PARAMS, message=f"device {self.device!r} has left the bridge")
+        return link
 
     def name_out(self, link, name):
         return name if self.device else f"{link.name}.{name}"
 
     def name_in(self, name, what):
         if self.device:
-            return self.bridge.links[self.device], name
+            return self.link(), name
         dev, dot, rest = name.partition(".")
         link = self.bridge.links.get(dev)
         if not dot or link is None:
@@ -86,7 +92,7 @@ class View:
 
     def uri_in(self, uri):
         if self.device:
-            return self.bridge.links[self.device], uri
+            return self.link(), uri
         if uri.startswith(URI_PREFIX):
             dev, slash, rest = uri[len(URI_PREFIX):].partition("/")
             link = self.bridge.links.get(dev)
@@ -263,8 +269,8 @@ class Bridge:
             return item
 
         async def list_tools(ctx, params):
-            if view.device and bridge.links[view.device].state != "up":
-                await call(bridge.links[view.device], "ping", {})  # raises the link's error
+            if view.device and view.link().state != "up":
+                await call(view.link(), "ping", {})  # raises the link's error
             return done(ctx, await list_all("tools/list", "tools", rename_named))
 
         async def call_tool(ctx, params):
@@ -430,7 +436,7 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeo
     A 2025-era HTTP client that vanishes mid-call does not cancel it (its stream could be
     resumed, says that revision): its session, and the device work it started, end once it has
     had no HTTP request open for `session_timeout` seconds."""
-    from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
     from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -448,14 +454,37 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeo
         allowed_hosts=[f"{h}:*" for h in names] + names,
         allowed_origins=[f"{s}://{h}:*" for s in ("http", "https") for h in names]
         + [f"{s}://{h}" for s in ("http", "https") for h in names])
-    managers = []
-    routes = []
-    for device in [None, *bridge.links]:
-        mgr = StreamableHTTPSessionManager(app=bridge.server(device), security_settings=security,
-                                           session_idle_timeout=session_timeout)
-        managers.append(mgr)
-        routes.append(Route("/mcp" if device is None else f"/mcp/{device}", endpoint=StreamableHTTPASGIApp(mgr)))
     checker = TransportSecurityMiddleware(security)
+    managers = {}  # device (None: all) -> its session manager, running in the lifespan's task group
+    lock = asyncio.Lock()
+    group = None
+
+    async def run_manager(mgr, *, task_status):
+        async with mgr.run():
+            task_status.started()
+            await asyncio.Event().wait()
+
+    async def manager(device):
+        # Devices may join later (MCP over MQTT): their endpoints start on first use.
+        async with lock:
+            if device not in managers:
+                mgr = StreamableHTTPSessionManager(app=bridge.server(device), security_settings=security,
+                                                   session_idle_timeout=session_timeout)
+                await group.start(run_manager, mgr)
+                managers[device] = mgr
+            return managers[device]
+
+    async def aggregated(scope, receive, send):
+        await (await manager(None)).handle_request(scope, receive, send)
+
+    async def one_device(scope, receive, send):
+        device = scope["path_params"]["device"]
+        if device not in bridge.links:
+            bad = await checker.validate_request(Request(scope, receive))
+            response = bad or JSONResponse({"error": f"no device {device!r}", "devices": list(bridge.links)}, 404)
+            await response(scope, receive, send)
+            return
+        await (await manager(device)).handle_request(scope, receive, send)
 
     async def devices(request: Request):
         bad = await checker.validate_request(request)
@@ -463,17 +492,32 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeo
             return bad
         return JSONResponse({"devices": [link.info() for link in bridge.links.values()]})
 
-    routes.append(Route("/devices", endpoint=devices, methods=["GET"]))
+    routes = [Route("/mcp", endpoint=_Asgi(aggregated)), Route("/mcp/{device}", endpoint=_Asgi(one_device)),
+              Route("/devices", endpoint=devices, methods=["GET"])]
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        async with contextlib.AsyncExitStack() as stack:
-            for mgr in managers:
-                await stack.enter_async_context(mgr.run())
+        nonlocal group
+        import anyio
+        async with anyio.create_task_group() as group:
+            for device in [None, *bridge.links]:
+                await manager(device)
             yield
+            group.cancel_scope.cancel()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     return BearerAuth(app, token) if token else app
+
+
+class _Asgi:
+    """A plain ASGI callable as a Starlette route endpoint (a function would be taken for a
+    request handler)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    async def __call__(self, scope, receive, send):
+        await self.fn(scope, receive, send)
 
 
 class BearerAuth:

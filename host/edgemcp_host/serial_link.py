@@ -29,6 +29,9 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_LINE = 1 << 20  # a longer line is garbage (no device message is this big): dropped whole
 INTERNAL_ERROR = -32603
 CANCEL_GRACE = 1.5  # seconds a device's messages already on the wire may trail a cancellation
+# What a board prints when it restarts behind an open port: MicroPython's soft reset, the
+# ESP32 ROM's boot lines (a reset through a USB-UART bridge).
+RESET_RE = re.compile(rb"^(MPY: soft reboot|rst:0x[0-9a-f]+ \(|ESP-ROM:)")
 
 
 class LinkError(Exception):
@@ -258,6 +261,7 @@ class DeviceLink:
         self._chan = None
         self._ready = asyncio.Event()
         self._closed = asyncio.Event()
+        self._reset = asyncio.Event()
         self._task = None
 
     # ----- lifecycle
@@ -291,29 +295,36 @@ class DeviceLink:
                 fd = await self.transport.open()
                 self._buf.clear()
                 self._chan = FdChannel(fd, self._on_data, self._on_closed)
-                await self._initialize()
+                while True:  # once per start of the device app on this port
+                    self._reset.clear()
+                    await self._initialize()
+                    self.state = "up"
+                    self.connects += 1
+                    self._ready.set()
+                    log.info("device %s up (%s)", self.name, self.transport.describe())
+                    self._emit("edgemcp/up", {"reconnect": self.connects > 1})
+                    closed = asyncio.ensure_future(self._closed.wait())
+                    reset = asyncio.ensure_future(self._reset.wait())
+                    await asyncio.wait({closed, reset}, return_when=asyncio.FIRST_COMPLETED)
+                    closed.cancel()
+                    reset.cancel()
+                    if self._closed.is_set():
+                        break
+                    # Rebooted behind an open port (a soft reset): same line, new app session.
+                    self._down(self.last_error, keep_channel=True)
+                why = self.last_error or "link closed"
             except (LinkError, DeviceError, OSError) as e:
-                self.last_error = str(e)
+                why = self.last_error = str(e)
                 log.warning("device %s: %s", self.name, e)
-                self._down(str(e))
-                await self.transport.close()
-                await asyncio.sleep(self.retry_interval)
-                continue
-            self.state = "up"
-            self.connects += 1
-            self._ready.set()
-            log.info("device %s up (%s)", self.name, self.transport.describe())
-            self._emit("edgemcp/up", {"reconnect": self.connects > 1})
-            await self._closed.wait()
-            self._down(self.last_error or "link closed")
+            self._down(why)
             await self.transport.close()
             await asyncio.sleep(self.retry_interval)
 
-    def _down(self, why):
+    def _down(self, why, keep_channel=False):
         was_up = self.state == "up"
         self.state = "down"
         self._ready.clear()
-        if self._chan:
+        if self._chan and not keep_channel:
             self._chan.close()
             self._chan = None
         self._drop(f"device {self.name!r} disconnected ({why}); the bridge is reconnecting")
@@ -404,6 +415,9 @@ class DeviceLink:
 
     def _console(self, line):
         text = line.decode("utf-8", "replace")
+        if RESET_RE.match(line) and self.state == "up":
+            self.last_error = f"device reset: {text.strip()}"
+            self._reset.set()
         logging.getLogger(f"edgemcp.device.{self.name}").info("%s", text)
         self._emit("notifications/message", {"level": "info", "logger": "console", "data": text})
 

@@ -81,14 +81,38 @@ def test_device_killed_mid_request(bridge):
 
 
 def test_device_reset_tool(bridge):
+    """A reset behind an open port (the device_reset tool: MicroPython's soft reboot): the call
+    in flight fails, the bridge initializes the new app session and announces list_changed."""
     async def main():
         before = bridge.devices_info()["b"]
-        async with Client(bridge.url + "/b", mode="legacy", read_timeout_seconds=30) as c:
+        seen = []
+
+        async def on_message(msg):
+            seen.append(getattr(getattr(msg, "root", msg), "method", None))
+        async with Client(bridge.url + "/b", mode="legacy", read_timeout_seconds=30) as c, \
+                Client(bridge.url, mode="legacy", message_handler=on_message, read_timeout_seconds=30) as other:
             r = await c.call_tool("device_reset", {"confirm": False})
             assert r.is_error
-            r = await c.call_tool("device_reset", {"confirm": True})
-            assert text(r) == "resetting"
+            started = anyio.Event()
+
+            async def on_progress(*_):
+                started.set()
+            errors = []
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    async def slow():
+                        try:
+                            await other.call_tool("b.slow", {"seconds": 20, "steps": 40}, progress_callback=on_progress)
+                        except MCPError as e:
+                            errors.append(e)
+                    tg.start_soon(slow)
+                    await started.wait()
+                    assert text(await c.call_tool("device_reset", {"confirm": True})) == "resetting"
+            assert errors and "device reset" in str(errors[0]), errors
             await anyio.to_thread.run_sync(lambda: bridge.wait_state("b", "up", connects=before["connects"] + 1))
+            with anyio.fail_after(10):
+                while "notifications/tools/list_changed" not in seen:
+                    await anyio.sleep(0.05)
             assert text(await c.call_tool("echo", {"text": "after reset"})) == "after reset"
     anyio.run(main)
     assert bridge.alive()
