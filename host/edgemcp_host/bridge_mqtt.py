@@ -73,8 +73,9 @@ class MqttSide:
         if not self.args.no_mqtt_present:
             from .mqtt_present import from_args
             self.presenter = from_args(self.args)
-            for link in serial_links:
-                self.presenter.attach(link)
+            ups = [t for t in (self.presenter.attach(link) for link in serial_links) if t]
+            if ups:  # their device ids first: discovery must not join them a second time
+                await asyncio.wait(ups, timeout=15)
         if self.args.mqtt_servers:
             from .mqtt_link import Discovery
             self.discovery = await Discovery(self.bridge, self._settings(), self.args.mqtt_servers,

@@ -375,12 +375,13 @@ class Presenter:
         p = self.devices[link.name] = Presented(link, self.settings, self.opts, self.loop)
         link.listeners.append(self._on_link_event)
         if link.state == "up":
-            self._spawn(self._up(p))
+            return self._spawn(self._up(p))
 
     def _spawn(self, coro):
         t = self.loop.create_task(coro)
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
+        return t
 
     async def _up(self, p):
         try:
