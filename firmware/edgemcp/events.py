@@ -47,8 +47,7 @@ async def _erase_ahead():
         _ahead = False
 
 
-@resource("device://queue", description="The flash event queue: capacity, bytes used, "
-          "records waiting, appends, acks, drops, erases per sector (min, max), bytes programmed.")
+@resource("device://queue", description="Flash event queue: use, counters, wear.")
 def queue_stats():
     q = queue()
     st = q.stats()
