@@ -31,7 +31,6 @@ def emit(stream, data):
     seq = q.append(rec.encode())
     wake.set()
     if not _ahead:  # erase the next sector while idle, not in a later emit
-        import asyncio
         _ahead = True
         asyncio.create_task(_erase_ahead())
     return seq
@@ -40,7 +39,6 @@ def emit(stream, data):
 async def _erase_ahead():
     global _ahead
     try:
-        import asyncio
         await asyncio.sleep_ms(0)
         queue().erase_ahead()
     finally:
