@@ -32,6 +32,9 @@ CANCEL_GRACE = 1.5  # seconds a device's messages already on the wire may trail 
 # What a board prints when it restarts behind an open port: MicroPython's soft reset, the
 # ESP32 ROM's boot lines (a reset through a USB-UART bridge).
 RESET_RE = re.compile(rb"^(MPY: soft reboot|rst:0x[0-9a-f]+ \(|ESP-ROM:)")
+# MicroPython's REPL banner: the app has ended (Ctrl-C, a crash) and the board waits at ">>>".
+REPL_RE = re.compile(rb'^Type "help\(\)" for more information')
+SOFT_RESET = b"\x04"  # Ctrl-D at the REPL: soft reset, which starts the app again
 
 
 class LinkError(Exception):
@@ -343,9 +346,17 @@ class DeviceLink:
         self._closed.set()
 
     async def _initialize(self):
-        r = await self._request("initialize", {
-            "protocolVersion": PROTOCOL_VERSION, "capabilities": {},
-            "clientInfo": {"name": "edgemcp-bridge", "version": __version__}}, self.init_timeout)
+        # A few tries: a board still booting, or restarting its app from the REPL, drops what
+        # it is sent meanwhile.
+        for attempt in range(3):
+            try:
+                r = await self._request("initialize", {
+                    "protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+                    "clientInfo": {"name": "edgemcp-bridge", "version": __version__}}, self.init_timeout / 3)
+                break
+            except LinkError:
+                if attempt == 2 or self._chan is None:
+                    raise
         self.protocol_version = r.get("protocolVersion")
         self.server_info = r.get("serverInfo") or {}
         self.capabilities = r.get("capabilities") or {}
@@ -418,6 +429,10 @@ class DeviceLink:
         if RESET_RE.match(line) and self.state == "up":
             self.last_error = f"device reset: {text.strip()}"
             self._reset.set()
+        elif REPL_RE.match(line) and self._chan is not None:
+            log.warning("device %s left the app for the REPL: restarting it (soft reset)", self.name)
+            self.last_error = "device left the app for the REPL"
+            self._chan.write(SOFT_RESET)
         logging.getLogger(f"edgemcp.device.{self.name}").info("%s", text)
         self._emit("notifications/message", {"level": "info", "logger": "console", "data": text})
 

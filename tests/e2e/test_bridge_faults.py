@@ -209,6 +209,46 @@ def test_garbage_lines(tmp_path):
         os.environ.pop("REAL_DEVICE_BIN", None)
 
 
+REPL_DEVICE = textwrap.dedent("""
+    # A fault double: a board whose app has left for the REPL. It shows MicroPython's banner and
+    # prompt, swallows what it is sent, and on Ctrl-D soft-resets into the real device app.
+    import os, sys
+    out = sys.stdout.buffer
+    out.write(b'MicroPython v1.25.0 on 2026-11-25; linux\\r\\nType "help()" for more information.\\r\\n>>> ')
+    out.flush()
+    while True:
+        b = os.read(0, 1)
+        if not b:
+            sys.exit(0)
+        if b == b"\\x04":
+            break
+    out.write(b"\\r\\nMPY: soft reboot\\r\\n")
+    out.flush()
+    os.execv(os.environ["REAL_DEVICE_BIN"], [os.environ["REAL_DEVICE_BIN"]] + sys.argv[1:])
+""")
+
+
+def test_device_at_the_repl(tmp_path):
+    """A board that sits at the REPL (its app ended) is soft-reset into the app and served."""
+    wrapper = tmp_path / "repl-device"
+    wrapper.write_text(f"#!{sys.executable}\n" + REPL_DEVICE)
+    wrapper.chmod(0o755)
+    os.environ["REAL_DEVICE_BIN"] = str(DEVICE_BIN)
+    b = BridgeProc(tmp_path, ("r",), device_bin=wrapper)
+    try:
+        info = b.wait_state("r", "up")
+        assert info["connects"] == 1
+
+        async def main():
+            async with Client(b.url + "/r", mode="legacy") as c:
+                assert text(await c.call_tool("echo", {"text": "out of the REPL"})) == "out of the REPL"
+        anyio.run(main)
+        assert "left the app for the REPL" in b.log.read_text()
+    finally:
+        b.stop()
+        os.environ.pop("REAL_DEVICE_BIN", None)
+
+
 @pytest.fixture(scope="module")
 def locked(tmp_path_factory):
     b = BridgeProc(tmp_path_factory.mktemp("locked"), ("a",), token=TOKEN)
