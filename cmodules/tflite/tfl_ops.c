@@ -945,6 +945,113 @@ static void eval_conv_q(const tfl_interp *it, const tfl_op *op) {
     }
 }
 
+
+// 1x1, stride 1, ungrouped int8 convolution (the pointwise layers of MobileNets): a dot
+// product per pixel and channel; the input offset is folded in through the filter sums.
+#define PW_MAX_OC 512
+static int eval_conv_1x1_q(const tfl_interp *it, const tfl_op *op) {
+    const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
+    int IC = dim(in, 3), OC = dim(out, 3);
+    if (dim(w, 1) != 1 || dim(w, 2) != 1 || dim(w, 3) != IC || op->stride_w != 1 || op->stride_h != 1 ||
+        op->pad_w || op->pad_h || OC > PW_MAX_OC) {
+        return 0;
+    }
+    const int8_t *x = (const int8_t *)in->data, *f = (const int8_t *)w->data;
+    const int32_t *bias = op->n_in > 2 && op->in[2] >= 0 ? (const int32_t *)(const void *)IN(2)->data : NULL;
+    int8_t *y = (int8_t *)out->data;
+    const int32_t *m = pc_mult(it, op);
+    const int8_t *s = pc_shift(it, op);
+    uint32_t fold[PW_MAX_OC];
+    for (int oc = 0; oc < OC; oc++) {
+        uint32_t sum = 0;
+        for (int c = 0; c < IC; c++) {
+            sum += (uint32_t)f[(size_t)oc * IC + c];
+        }
+        fold[oc] = sum * (uint32_t)op->in_off + (bias ? (uint32_t)bias[oc] : 0);
+    }
+    size_t pixels = (size_t)dim(out, 0) * dim(out, 1) * dim(out, 2);
+    for (size_t p = 0; p < pixels; p++) {
+        const int8_t *xp = x + p * IC;
+        int8_t *yp = y + p * OC;
+        for (int oc = 0; oc < OC; oc++) {
+            const int8_t *fp = f + (size_t)oc * IC;
+            uint32_t acc = 0;
+            for (int c = 0; c < IC; c++) {
+                acc += (uint32_t)(fp[c] * xp[c]);
+            }
+            int32_t v = add_wrap(mbqm((int32_t)(acc + fold[oc]), m[oc], s[oc]), op->out_off);
+            yp[oc] = (int8_t)clampi(v, op->act_min, op->act_max);
+        }
+    }
+    return 1;
+}
+
+// int8 depthwise: all channels of a pixel at once, tap by tap, in blocks of DW_BLOCK.
+#define DW_BLOCK 64
+static void eval_dw_q(const tfl_interp *it, const tfl_op *op) {
+    const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
+    const int8_t *x = (const int8_t *)in->data, *f = (const int8_t *)w->data;
+    const int32_t *bias = op->n_in > 2 && op->in[2] >= 0 ? (const int32_t *)(const void *)IN(2)->data : NULL;
+    int8_t *y = (int8_t *)out->data;
+    const int32_t *m = pc_mult(it, op);
+    const int8_t *s = pc_shift(it, op);
+    int B = dim(in, 0), H = dim(in, 1), W = dim(in, 2), IC = dim(in, 3);
+    int FH = dim(w, 1), FW = dim(w, 2);
+    int OH = dim(out, 1), OW = dim(out, 2), OC = dim(out, 3), DM = op->depth_mult;
+    int32_t in_off = op->in_off;
+    uint32_t acc[DW_BLOCK];
+    for (int b = 0; b < B; b++) {
+        for (int oy = 0; oy < OH; oy++) {
+            int iy0 = oy * op->stride_h - op->pad_h;
+            for (int ox = 0; ox < OW; ox++) {
+                int ix0 = ox * op->stride_w - op->pad_w;
+                int8_t *yp = y + (((size_t)b * OH + oy) * OW + ox) * OC;
+                for (int c0 = 0; c0 < OC; c0 += DW_BLOCK) {
+                    int cn = OC - c0 < DW_BLOCK ? OC - c0 : DW_BLOCK;
+                    for (int j = 0; j < cn; j++) {
+                        acc[j] = 0;
+                    }
+                    for (int fy = 0; fy < FH; fy++) {
+                        int iy = iy0 + op->dil_h * fy;
+                        if (iy < 0 || iy >= H) {
+                            continue;
+                        }
+                        for (int fx = 0; fx < FW; fx++) {
+                            int ix = ix0 + op->dil_w * fx;
+                            if (ix < 0 || ix >= W) {
+                                continue;
+                            }
+                            const int8_t *xp = x + (((size_t)b * H + iy) * W + ix) * IC;
+                            const int8_t *fp = f + ((size_t)fy * FW + fx) * OC + c0;
+                            if (DM == 1) {
+                                xp += c0;
+                                for (int j = 0; j < cn; j++) {
+                                    acc[j] += (uint32_t)(fp[j] * (xp[j] + in_off));
+                                }
+                            } else {
+                                // output channel c reads input channel c / DM
+                                int ic = c0 / DM, mm = c0 % DM;
+                                for (int j = 0; j < cn; ic++, mm = 0) {
+                                    int32_t xv = xp[ic] + in_off;
+                                    for (; mm < DM && j < cn; mm++, j++) {
+                                        acc[j] += (uint32_t)(fp[j] * xv);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    for (int j = 0; j < cn; j++) {
+                        int oc = c0 + j;
+                        uint32_t a = acc[j] + (bias ? (uint32_t)bias[oc] : 0);
+                        int32_t v = add_wrap(mbqm((int32_t)a, m[oc], s[oc]), op->out_off);
+                        yp[oc] = (int8_t)clampi(v, op->act_min, op->act_max);
+                    }
+                }
+            }
+        }
+    }
+}
+
 static void eval_conv_f(const tfl_interp *it, const tfl_op *op) {
     const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
     const float *x = (const float *)(const void *)in->data, *f = (const float *)(const void *)w->data;
@@ -1448,13 +1555,19 @@ void tfl_eval_op(tfl_interp *it, const tfl_op *op) {
     switch (op->code) {
         case OP_CONV_2D:
             if (is_q(IN(0))) {
-                eval_conv_q(it, op);
+                if (!eval_conv_1x1_q(it, op)) {
+                    eval_conv_q(it, op);
+                }
             } else {
                 eval_conv_f(it, op);
             }
             break;
         case OP_DEPTHWISE_CONV_2D:
-            eval_dw(it, op);
+            if (is_q(IN(0))) {
+                eval_dw_q(it, op);
+            } else {
+                eval_dw(it, op);
+            }
             break;
         case OP_FULLY_CONNECTED:
             eval_fc(it, op);

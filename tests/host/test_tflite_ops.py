@@ -247,6 +247,10 @@ for q, tn in ((True, "int8"), (False, "float32")):
     CASES[f"conv_{tn}_batch2_5x3"] = lambda q=q: conv(q, fsize=(5, 3), in_shape=(2, 7, 6, 3), stride=2)
     CASES[f"depthwise_{tn}_multiplier2"] = lambda q=q: conv(q, depthwise=True, dm=2)
     CASES[f"depthwise_{tn}_multiplier3_stride2_valid"] = lambda q=q: conv(q, depthwise=True, dm=3, stride=2, padding=VALID)
+    # more than one 64-channel block, and a block starting inside a multiplier group
+    CASES[f"depthwise_{tn}_multiplier2_80ch"] = lambda q=q: conv(q, depthwise=True, dm=2, in_shape=(1, 5, 6, 40))
+    CASES[f"depthwise_{tn}_multiplier3_90ch"] = lambda q=q: conv(q, depthwise=True, dm=3, in_shape=(1, 5, 6, 30), stride=2)
+    CASES[f"conv_{tn}_1x1_bias_relu6"] = lambda q=q: conv(q, fsize=(1, 1), oc=24, in_shape=(1, 5, 6, 20), act=RELU6)
     CASES[f"depthwise_{tn}_dilation2"] = lambda q=q: conv(q, depthwise=True, dil=2, in_shape=(1, 10, 9, 4))
     CASES[f"fc_{tn}_no_bias"] = lambda q=q: fc(q, bias=False)
     CASES[f"avgpool_{tn}_relu6_2x2"] = lambda q=q: pool(q, OP.AVERAGE_POOL_2D, fsize=(2, 2), act=RELU6)
