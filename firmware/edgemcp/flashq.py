@@ -50,6 +50,7 @@ class FlashQueue:
         self._sh = h = bytearray(_HDR)
         m = memoryview(h)
         self._a8, self._a12, self._b12, self._b16 = m[:8], m[:12], m[16:28], m[16:32]
+        self._rest = self._mv[12:]
         self._rh = bytearray(_REC)
         self._appends = self._acks = self._drops = self._erases = self._prog = 0
         self._mount()
@@ -63,11 +64,12 @@ class FlashQueue:
         h = self._sh
         self._dev.readblocks(s, h, 0)
         w = _le(h, 4, 4) if _le(h, 0, 4) == _MAGIC and binascii.crc32(self._a8) == _le(h, 8, 4) else -1
-        base = _le(h, 16, 8)
-        ser = _le(h, 24, 4)
-        if _le(h, 28, 4) == binascii.crc32(self._b12, _CM) and base < 1 << 62 and ser < 1 << 30:
-            return w, base, ser
-        return w, -1 if self._b16 == _BLANK16 else -2, 0
+        if self._b16 == _BLANK16:
+            return w, -1, 0
+        # base < 2**62 and serial < 2**30 (top bits clear: no big ints), checksum right
+        if h[23] < 64 and h[27] < 64 and _le(h, 28, 4) == binascii.crc32(self._b12, _CM):
+            return w, _le(h, 16, 8), _le(h, 24, 4)
+        return w, -2, 0
 
     def _scan(self, s):
         # Reads sector s whole; -> (records, end, acked records, end of the acked ones),
@@ -133,7 +135,7 @@ class FlashQueue:
         w, b, _ = self._sector(s)
         if b == -1 and w >= 0:
             self._dev.readblocks(s, self._buf, 0)
-            if min(self._mv[12:]) == 255:
+            if min(self._rest) == 255:
                 return
         if b >= 0:  # retire first: a cut erase must not leave a valid header behind
             self._wr(s, _Z16, 16)
