@@ -34,6 +34,14 @@ def out(*a):
     print(*a)
     sys.stdout.flush()
 
+async def nokeep(c):
+    # how a flash-queue drain publishes: the caller keeps the record, the client does not
+    try:
+        await c.publish("t/out/nokeep", b"caller-keeps-me", qos=1, retain=True, keep=False)
+        out("NOKEEP acked")
+    except mqtt.MQTTError as e:
+        out("NOKEEP raised", e.code)
+
 async def main():
     c = mqtt.Client(url, client_id=cid, username=user, password=pw, keepalive=2,
                     will=("t/will", b"gone", 1, False, {mqtt.WILL_DELAY: 0}, [("why", "abrupt")]),
@@ -70,6 +78,7 @@ async def main():
             if p == b"pub-while-down":
                 await asyncio.sleep_ms(500)
                 asyncio.create_task(c.publish("t/out/dup", b"resend-me", qos=1, retain=True))
+                asyncio.create_task(nokeep(c))
                 await asyncio.sleep_ms(100)
                 out("QUEUED")
 
@@ -275,14 +284,18 @@ def test_reconnect_resends_unacked_qos1_with_dup(tmp_path, device_factory):
         time.sleep(0.3)
         b.kill()  # SIGKILL: the device's connection resets with the publish unacknowledged
         dev.expect("DOWN")
+        assert dev.expect("NOKEEP") == "NOKEEP raised -1"
         b.start()
         dev.expect("UP 2", timeout=15)
         peer = Peer(b, topics=("t/out/#",), cid="peer-3")
         assert peer.get("t/out/dup").payload == b"resend-me"
+        peer.none_on("t/out/nokeep", wait=0.5)
         peer.publish("t/in/q1", "after")
         assert peer.get("t/out/q1").payload == b"after"
         log = b.log()
         assert "Received PUBLISH from dev-r (d1, q1, r1, m" in log and "'t/out/dup'" in log, log[-3000:]
+        # the frozen broker never read it, and the device did not resend it
+        assert "'t/out/nokeep'" not in log, "a keep=False publish was resent"
         peer.close()
     finally:
         b.stop()
