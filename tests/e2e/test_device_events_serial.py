@@ -2,6 +2,7 @@
 the bridge acknowledges them (`edgemcp/events/subscribe`, `notifications/edgemcp/event`,
 `edgemcp/events/ack`), in order, and survive the device process being killed."""
 import json
+import time
 
 from rawdevice import RawDevice
 from vdevice import board_root
@@ -53,6 +54,11 @@ def test_events_wait_for_the_bridge_and_survive_a_kill(tmp_path):
             seen.append(events_until(dev, 1)[0]["seq"])
         dev.request("edgemcp/events/ack", {"seq": seen[-1]})
         assert seen == list(range(first, first + 20))
+        # the queue is acknowledged by the drain task right after the ack request
+        for _ in range(50):
+            if queue_stats(dev)["records"] == 0:
+                break
+            time.sleep(0.02)
         assert queue_stats(dev)["records"] == 0
         # a new event while subscribed goes out at once
         dev.request("tools/call", {"name": "emit", "arguments": {"stream": "door", "data": "open"}})
