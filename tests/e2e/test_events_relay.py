@@ -13,18 +13,21 @@ import uuid
 import anyio
 import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from mqtt_broker import mqtt_broker  # noqa: F401  (fixture)
+from mqtt_broker import Broker, mqtt_broker  # noqa: F401  (fixture)
 from test_bridge_support import BridgeProc, http_client
 
 pytestmark = pytest.mark.timeout(180)
 
 
 class Subscriber:
-    """A paho subscriber on edgemcp/+/events: (topic, event) in arrival order."""
+    """A paho subscriber on edgemcp/+/events: (topic, event) in arrival order. persistent: its
+    session (and what the broker queued for it) outlives a disconnect."""
 
-    def __init__(self, broker):
+    def __init__(self, broker, persistent=False):
         self.got = []
         self.cond = threading.Condition()
         self.c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="sub-" + uuid.uuid4().hex[:8],
@@ -33,7 +36,12 @@ class Subscriber:
         ready = threading.Event()
         self.c.on_subscribe = lambda *a: ready.set()
         self.c.on_connect = lambda client, *a: client.subscribe("edgemcp/+/events", options=SubscribeOptions(qos=1))
-        self.c.connect(broker.host, broker.port, keepalive=30, clean_start=True)
+        props = None
+        if persistent:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 600
+        self.c.reconnect_delay_set(0.2, 1)
+        self.c.connect(broker.host, broker.port, keepalive=30, clean_start=not persistent, properties=props)
         self.c.loop_start()
         assert ready.wait(10), "no SUBACK"
 
@@ -146,3 +154,35 @@ def test_bridge_killed_mid_stream_loses_nothing(tmp_path, mqtt_broker):
     finally:
         bridge.stop()
         sub.close()
+
+
+def test_broker_outage_events_wait_in_the_device_queue(tmp_path):
+    """While the broker is down nothing is acknowledged to the device: the events wait in its
+    flash queue (the relay holds at most the one in flight) and all arrive once it is back."""
+    store = tmp_path / "store"
+    store.mkdir()
+    # A persistent subscriber session across the broker's restart, so that what the bridge
+    # publishes before the subscriber is back is kept for it.
+    broker = Broker(tmp_path / "mosquitto", extra_conf=f"persistence true\npersistence_location {store}/")
+    broker.start()
+    sub = Subscriber(broker, persistent=True)
+    bridge = BridgeProc(tmp_path, ("o",), "--mqtt", broker.url, "--no-mqtt-present", "--mqtt-servers", "")
+    try:
+        first = queue_stats(bridge, "o")["next_seq"]
+        emit(bridge, "o", 100)
+        sub.wait_for(lambda s: len(set(s.seqs())) >= 100)
+        broker.stop()
+        emit(bridge, "o", 300)
+        time.sleep(3)
+        assert queue_stats(bridge, "o")["records"] == 300
+        broker.start()
+        sub.wait_for(lambda s: len(set(s.seqs())) >= 400)
+        check_events(sub, "o", first, 400)
+        deadline = time.monotonic() + 20
+        while queue_stats(bridge, "o")["records"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert queue_stats(bridge, "o")["records"] == 0
+    finally:
+        bridge.stop()
+        sub.close()
+        broker.stop()
