@@ -19,6 +19,7 @@ NAMES = ["hello_world_int8", "hello_world_float", "micro_speech_quantized", "per
 # TFLite Micro's arena on x86-64 as the issue states it (the run below also measures it).
 TFLM_ARENA_ISSUE = {"hello_world_int8": 1392, "micro_speech_quantized": 7520, "person_detect": 85232}
 REPEATS = 5
+ROUNDS = 3
 
 DEVICE_SCRIPT = r'''
 import sys, time, json, tflite
@@ -71,11 +72,15 @@ for p in sys.argv[1:]:
         us = (time.perf_counter() - t) / n * 1e6
         best = us if best is None or us < best else best
     res[p] = {"us": best, "n": n}
-    print("MODEL " + p, flush=True)
-    it.print_allocations()
-    sys.stdout.flush()
-print("JSON " + json.dumps(res), flush=True)
+print(json.dumps(res))
 ''' % REPEATS
+
+
+ARENA_SCRIPT = r'''
+import sys
+from tflite_micro.python.tflite_micro import runtime
+runtime.Interpreter.from_bytes(open(sys.argv[1], "rb").read()).print_allocations()
+'''
 
 
 def machine():
@@ -108,24 +113,25 @@ def main():
     paths = [str(MODELS / f"{n}.tflite") for n in NAMES]
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(DEVICE_SCRIPT)
+    device, oracle = {}, {}
     try:
-        dev = subprocess.run([str(DEVICE), "-X", "heapsize=4M", f.name, *paths], capture_output=True, text=True,
-                             timeout=600, check=True)
+        # alternate the two runtimes so load from other processes hits both alike; keep the best
+        for _ in range(ROUNDS):
+            dev = subprocess.run([str(DEVICE), "-X", "heapsize=4M", f.name, *paths], capture_output=True,
+                                 text=True, timeout=600, check=True)
+            ora = subprocess.run([sys.executable, "-c", ORACLE_SCRIPT, *paths], capture_output=True, text=True,
+                                 timeout=600, check=True)
+            for acc, out in ((device, dev.stdout), (oracle, ora.stdout)):
+                for p, r in json.loads(out.strip().splitlines()[-1]).items():
+                    if p not in acc or r["us"] < acc[p]["us"]:
+                        acc[p] = r
     finally:
         os.unlink(f.name)
-    device = json.loads(dev.stdout.strip().splitlines()[-1])
-    ora = subprocess.run([sys.executable, "-c", ORACLE_SCRIPT, *paths], capture_output=True, text=True, timeout=600,
-                         check=True)
-    oracle, tflm_arena, current = {}, {}, None
-    for line in ora.stdout.splitlines():
-        if line.startswith("MODEL "):
-            current = line[6:]
-        elif line.startswith("JSON "):
-            oracle = json.loads(line[5:])
-        else:
-            m = re.search(r"Arena allocation total (\d+) bytes", line)
-            if m and current:
-                tflm_arena[current] = int(m.group(1))
+    tflm_arena = {}
+    for p in paths:
+        r = subprocess.run([sys.executable, "-c", ARENA_SCRIPT, p], capture_output=True, text=True, timeout=120)
+        m = re.search(r"Arena allocation total (\d+) bytes", r.stdout + r.stderr)
+        tflm_arena[p] = int(m.group(1)) if m else None
     text, per_obj = text_size()
     rows = []
     for n, p in zip(NAMES, paths):
@@ -136,15 +142,17 @@ def main():
             "tflm_arena_measured": tflm_arena.get(p), "tflm_arena_issue": TFLM_ARENA_ISSUE.get(n),
         })
     print(f"tflite on {machine()}")
-    print(f"{'model':24} {'device us':>10} {'tflm us':>10} {'ratio':>7} {'arena B':>9} {'TFLM arena B':>13}")
+    print(f"{'model':24} {'device us':>10} {'tflm us':>10} {'ratio':>7} {'arena B':>9} {'TFLM arena B':>13} {'issue':>7}")
     for r in rows:
         tflm = r["tflm_arena_measured"]
+        issue = r["tflm_arena_issue"]
         print(f"{r['model']:24} {r['device_us']:>10.1f} {r['tflm_us']:>10.1f} {r['ratio']:>7.3f} {r['arena']:>9} "
-              f"{tflm if tflm else '-':>13}")
+              f"{tflm if tflm else '-':>13} {issue if issue else '-':>7}")
     if text is not None:
         print(f"module text: {text} B ({text / 1024:.1f} KiB) = " + ", ".join(f"{k} {v}" for k, v in per_obj.items()))
-    print("ratio = device invoke time / tflite-micro invoke time (best of %d repeats each); "
-          "TFLM arena = its RecordingMicroAllocator total in this run" % REPEATS)
+    print("ratio = device invoke / tflite-micro invoke (best of %d rounds x %d repeats each); "
+          "TFLM arena = its RecordingMicroAllocator total in this run; issue = TFLM's figure in issue 4"
+          % (ROUNDS, REPEATS))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"machine": machine(), "device": str(DEVICE), "models": rows,
                                "text_bytes": text, "text_per_object": per_obj}, indent=2))
