@@ -5,6 +5,7 @@ import binascii
 import json
 import queue
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -215,3 +216,34 @@ def test_serial_device_with_its_own_broker_link_not_presented_twice(tmp_path, mq
     finally:
         bridge.stop()
         watch.close()
+
+
+def test_broker_credentials(tmp_path):
+    """A broker with a password file: the bridge's --mqtt-username/--mqtt-password reach every
+    connection it makes; a wrong password stops it at once with a clear message."""
+    from mqtt_broker import Broker
+    from test_bridge_support import bridge_cmd, env, write_configs
+
+    with Broker(tmp_path / "mosquitto", users={"bridge": "s3cret", "watch": "w"}) as broker:
+        watch_c = _client(broker, "watch-auth")
+        watch_c.username_pw_set("watch", "w")
+        got = threading.Event()
+        watch_c.on_message = lambda c, u, m: m.payload and got.set()
+        _connect(watch_c, broker)
+        _subscribe(watch_c, PRESENCE + "+/edgemcp/#")
+        bridge = BridgeProc(tmp_path / "ok", ("p",), "--mqtt", broker.url, "--mqtt-username", "bridge",
+                            "--mqtt-password", "s3cret")
+        try:
+            assert got.wait(30), "no presence published with the credentials"
+        finally:
+            bridge.stop()
+            watch_c.disconnect()
+            watch_c.loop_stop()
+
+        vroot = tmp_path / "bad" / "vdev"
+        write_configs(vroot, ["p"])
+        r = subprocess.run(bridge_cmd(vroot, ["p"], "--http", "127.0.0.1:0", "--mqtt", broker.url,
+                                      "--mqtt-username", "bridge", "--mqtt-password", "wrong"),
+                           capture_output=True, text=True, timeout=60, env=env())
+        assert r.returncode != 0
+        assert "refused the connection" in r.stderr and "Traceback" not in r.stderr, r.stderr
