@@ -6,8 +6,9 @@
 # Record: [0] commit (0 = committed), [1] ack (0 = acked up to here), [2:6] crc of [6:8+n],
 #         [6:8] n, [8:8+n] data. Its seq is the sector's base plus its index in the sector.
 # Sectors are opened in ring order with consecutive serials: mount follows the chain back from
-# the highest serial. A retired sector gets B zeroed (never an erase to ack) and is only
-# erased when the writer comes round to it, so a cut erase cannot resurrect it.
+# the highest serial. Acks only program (ack marks, B zeroed when a sector is retired); a
+# sector is erased when the writer comes round to it, its B zeroed first so that a cut erase
+# cannot bring a valid header back. Records never span sectors.
 import binascii
 import struct
 
@@ -23,7 +24,7 @@ _BLANK16 = b"\xff" * 16
 
 
 class QueueFull(Exception):
-    pass
+    """append() under the "reject" policy with no free sector for the record."""
 
 
 def _le(b, o, n):

@@ -169,6 +169,7 @@ class Sweep:
         self.seed = seed
         self.second = second
         self.points = 0
+        self.doubles = 0
         self.verbose = verbose
 
     def _rng(self, *k):
@@ -229,6 +230,7 @@ class Sweep:
             for j in range(w):
                 self.recover(torn, m.copy(), i + 1, j, (i, c, j))
                 self.points += 1
+                self.doubles += 1
 
     def run(self):
         n = self.n

@@ -19,9 +19,11 @@ total = 0
 t0 = time.time()
 for kind, policy, sectors, nops, seed in RUNS:
     t = time.time()
-    n = Sweep(workload(kind, seed, nops), policy, sectors, seed=seed).run()
+    sw = Sweep(workload(kind, seed, nops), policy, sectors, seed=seed)
+    n = sw.run()
     total += n
-    print("%-6s %-12s %d sectors %3d ops: %5d cut points, %.1f s" % (kind, policy, sectors, nops, n, time.time() - t))
+    print("%-6s %-12s %d sectors %4d ops: %5d cut points (%d of them second cuts), %.1f s" % (
+        kind, policy, sectors, nops, n, sw.doubles, time.time() - t))
 print("total cut points:", total, "in %.1f s" % (time.time() - t0))
 assert total >= 5000, total
 print("ok")
