@@ -14,13 +14,13 @@ export EDGEMCP_MODELS
 
 # Debian packages the build and the tests use.
 APT_PACKAGES := dpkg-dev gcc make libffi-dev libmbedtls-dev pkgconf python3-venv mosquitto \
-	clang libclang-rt-14-dev
+	clang libclang-rt-dev
 # npm tools, pinned (Node 22 comes from the npm package `node`).
 NPM_PACKAGES := node@22.23.3 @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/conformance@0.1.16
 
 FIRMWARE_SRC := $(shell find firmware boards/unix cmodules -type f \( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.mk' \) 2>/dev/null)
 
-.PHONY: help setup apt micropython device venv node run test bench firmware flash fuzz clean
+.PHONY: FORCE help setup apt micropython device venv node run test bench firmware flash fuzz clean
 
 help:
 	@echo "make run    - a virtual device behind the bridge, ready for MCP clients"
@@ -32,12 +32,13 @@ help:
 setup: apt micropython device venv node
 
 apt: build/.stamp-apt
-build/.stamp-apt: Makefile
+# Re-checked only when the package list changes (the stamp holds the list it installed).
+build/.stamp-apt: $(if $(filter-out $(APT_PACKAGES),$(shell cat build/.stamp-apt 2>/dev/null)),FORCE,$(if $(filter-out $(shell cat build/.stamp-apt 2>/dev/null),$(APT_PACKAGES)),FORCE))
 	@mkdir -p build
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if ! command -v npm >/dev/null; then missing="$$missing npm"; fi; \
 	if [ -n "$$missing" ]; then echo "apt: installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
-	@touch $@
+	@echo "$(APT_PACKAGES)" > $@
 
 micropython: $(MICROPY_DIR)/py/mpconfig.h
 $(MICROPY_DIR)/py/mpconfig.h: | build/.stamp-apt
@@ -63,11 +64,12 @@ $(VENV)/.stamp: host/pyproject.toml
 	@touch $@
 
 node: $(NODE_DIR)/.stamp
-$(NODE_DIR)/.stamp: Makefile | build/.stamp-apt
+# Reinstalled only when the pinned list changes (the stamp holds the list it installed).
+$(NODE_DIR)/.stamp: $(if $(filter-out $(NPM_PACKAGES),$(shell cat $(NODE_DIR)/.stamp 2>/dev/null)),FORCE,$(if $(filter-out $(shell cat $(NODE_DIR)/.stamp 2>/dev/null),$(NPM_PACKAGES)),FORCE)) | build/.stamp-apt
 	mkdir -p $(NODE_DIR)
 	[ -f $(NODE_DIR)/package.json ] || echo '{"private": true}' > $(NODE_DIR)/package.json
 	cd $(NODE_DIR) && npm install --no-audit --no-fund --loglevel=error $(NPM_PACKAGES)
-	@touch $@
+	@echo "$(NPM_PACKAGES)" > $@
 
 run: setup
 	$(VENV)/bin/edgemcp run
@@ -95,3 +97,5 @@ firmware:
 
 clean:
 	rm -rf $(UNIX_BUILD) build/bench
+
+FORCE:
