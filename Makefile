@@ -18,6 +18,9 @@ APT_PACKAGES := dpkg-dev gcc make libffi-dev libmbedtls-dev pkgconf python3-venv
 # npm tools, pinned (Node 22 comes from the npm package `node`).
 NPM_PACKAGES := node@22.23.3 @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/conformance@0.1.16
 
+# FORCE when the list $(1) differs from the one recorded in the stamp file $(2)
+changed = $(if $(filter-out $(1),$(shell cat $(2) 2>/dev/null))$(filter-out $(shell cat $(2) 2>/dev/null),$(1)),FORCE)
+
 FIRMWARE_SRC := $(shell find firmware boards/unix cmodules -type f \( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.mk' \) 2>/dev/null)
 
 .PHONY: FORCE help setup apt micropython device venv node run test bench firmware flash fuzz clean
@@ -33,7 +36,7 @@ setup: apt micropython device venv node
 
 apt: build/.stamp-apt
 # Re-checked only when the package list changes (the stamp holds the list it installed).
-build/.stamp-apt: $(if $(filter-out $(APT_PACKAGES),$(shell cat build/.stamp-apt 2>/dev/null)),FORCE,$(if $(filter-out $(shell cat build/.stamp-apt 2>/dev/null),$(APT_PACKAGES)),FORCE))
+build/.stamp-apt: $(call changed,$(APT_PACKAGES),build/.stamp-apt)
 	@mkdir -p build
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if ! command -v npm >/dev/null; then missing="$$missing npm"; fi; \
@@ -65,7 +68,7 @@ $(VENV)/.stamp: host/pyproject.toml
 
 node: $(NODE_DIR)/.stamp
 # Reinstalled only when the pinned list changes (the stamp holds the list it installed).
-$(NODE_DIR)/.stamp: $(if $(filter-out $(NPM_PACKAGES),$(shell cat $(NODE_DIR)/.stamp 2>/dev/null)),FORCE,$(if $(filter-out $(shell cat $(NODE_DIR)/.stamp 2>/dev/null),$(NPM_PACKAGES)),FORCE)) | build/.stamp-apt
+$(NODE_DIR)/.stamp: $(call changed,$(NPM_PACKAGES),$(NODE_DIR)/.stamp) | build/.stamp-apt
 	mkdir -p $(NODE_DIR)
 	[ -f $(NODE_DIR)/package.json ] || echo '{"private": true}' > $(NODE_DIR)/package.json
 	cd $(NODE_DIR) && npm install --no-audit --no-fund --loglevel=error $(NPM_PACKAGES)
