@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "tfl.h"
+#include "tfl_opnames.h"
 
 enum {
     OP_ADD = 0, OP_AVERAGE_POOL_2D = 1, OP_CONCATENATION = 2, OP_CONV_2D = 3,
@@ -13,27 +14,14 @@ enum {
 };
 
 const char *tfl_op_name(int code) {
-    switch (code) {
-        case OP_ADD: return "ADD";
-        case OP_AVERAGE_POOL_2D: return "AVERAGE_POOL_2D";
-        case OP_CONCATENATION: return "CONCATENATION";
-        case OP_CONV_2D: return "CONV_2D";
-        case OP_DEPTHWISE_CONV_2D: return "DEPTHWISE_CONV_2D";
-        case OP_DEQUANTIZE: return "DEQUANTIZE";
-        case OP_FULLY_CONNECTED: return "FULLY_CONNECTED";
-        case OP_LOGISTIC: return "LOGISTIC";
-        case OP_MAX_POOL_2D: return "MAX_POOL_2D";
-        case OP_MUL: return "MUL";
-        case OP_RELU: return "RELU";
-        case OP_RELU6: return "RELU6";
-        case OP_RESHAPE: return "RESHAPE";
-        case OP_SOFTMAX: return "SOFTMAX";
-        case OP_TANH: return "TANH";
-        case OP_PAD: return "PAD";
-        case OP_MEAN: return "MEAN";
-        case OP_QUANTIZE: return "QUANTIZE";
-        default: return NULL;
+    const char *p = tfl_opnames;
+    if (code < 0 || code >= TFL_N_OPNAMES) {
+        return "UNKNOWN";
     }
+    while (code--) {
+        p += strlen(p) + 1;
+    }
+    return p;
 }
 
 // ---- fixed-point arithmetic (gemmlowp / TFLite quantization_util semantics) ----
@@ -888,7 +876,7 @@ int tfl_prepare_op(tfl_interp *it, uint32_t k) {
         default: {
             const char *type = op->n_in && op->in[0] >= 0 ? tfl_type_name(IN(0)->type) : "none";
             return tfl_fail(it, "unsupported operator %s (builtin code %d) at index %lu, tensor type %s",
-                tfl_op_name(op->code) ? tfl_op_name(op->code) : "", op->code, (unsigned long)k, type);
+                tfl_op_name(op->code), op->code, (unsigned long)k, type);
         }
     }
 }
@@ -1094,56 +1082,37 @@ static void eval_conv_f(const tfl_interp *it, const tfl_op *op) {
     }
 }
 
-static void eval_dw(const tfl_interp *it, const tfl_op *op) {
+// float depthwise: each output sums its taps in the reference order (float adds do not reorder).
+static void eval_dw_f(const tfl_interp *it, const tfl_op *op) {
     const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
-    int q = is_q(in);
-    const void *biasp = op->n_in > 2 && op->in[2] >= 0 ? IN(2)->data : NULL;
+    const float *x = (const float *)(const void *)in->data, *f = (const float *)(const void *)w->data;
+    const float *bias = op->n_in > 2 && op->in[2] >= 0 ? (const float *)(const void *)IN(2)->data : NULL;
+    float *y = (float *)(void *)out->data;
     int B = dim(in, 0), H = dim(in, 1), W = dim(in, 2), IC = dim(in, 3);
     int FH = dim(w, 1), FW = dim(w, 2);
     int OH = dim(out, 1), OW = dim(out, 2), OC = dim(out, 3), DM = op->depth_mult;
-    const int32_t *m = q ? pc_mult(it, op) : NULL;
-    const int8_t *s = q ? pc_shift(it, op) : NULL;
     for (int b = 0; b < B; b++) {
         for (int oy = 0; oy < OH; oy++) {
             int iy0 = oy * op->stride_h - op->pad_h;
             for (int ox = 0; ox < OW; ox++) {
                 int ix0 = ox * op->stride_w - op->pad_w;
-                size_t obase = (((size_t)b * OH + oy) * OW + ox) * OC;
-                for (int ic = 0; ic < IC; ic++) {
-                    for (int dm = 0; dm < DM; dm++) {
-                        int oc = dm + ic * DM;
-                        uint32_t acc = 0;
-                        float total = 0.0f;
-                        for (int fy = 0; fy < FH; fy++) {
-                            int iy = iy0 + op->dil_h * fy;
-                            if (iy < 0 || iy >= H) {
+                float *yp = y + (((size_t)b * OH + oy) * OW + ox) * OC;
+                for (int oc = 0; oc < OC; oc++) {
+                    float total = 0.0f;
+                    for (int fy = 0; fy < FH; fy++) {
+                        int iy = iy0 + op->dil_h * fy;
+                        if (iy < 0 || iy >= H) {
+                            continue;
+                        }
+                        for (int fx = 0; fx < FW; fx++) {
+                            int ix = ix0 + op->dil_w * fx;
+                            if (ix < 0 || ix >= W) {
                                 continue;
                             }
-                            for (int fx = 0; fx < FW; fx++) {
-                                int ix = ix0 + op->dil_w * fx;
-                                if (ix < 0 || ix >= W) {
-                                    continue;
-                                }
-                                size_t xi = (((size_t)b * H + iy) * W + ix) * IC + ic;
-                                size_t fi = ((size_t)fy * FW + fx) * OC + oc;
-                                if (q) {
-                                    acc += (uint32_t)(((const int8_t *)w->data)[fi] * (((const int8_t *)in->data)[xi] + op->in_off));
-                                } else {
-                                    total += ((const float *)(const void *)in->data)[xi] * ((const float *)(const void *)w->data)[fi];
-                                }
-                            }
-                        }
-                        if (q) {
-                            if (biasp) {
-                                acc += (uint32_t)((const int32_t *)biasp)[oc];
-                            }
-                            int32_t v = add_wrap(mbqm((int32_t)acc, m[oc], s[oc]), op->out_off);
-                            ((int8_t *)out->data)[obase + oc] = (int8_t)clampi(v, op->act_min, op->act_max);
-                        } else {
-                            float bv = biasp ? ((const float *)biasp)[oc] : 0.0f;
-                            ((float *)(void *)out->data)[obase + oc] = act_f(total + bv, op->fmin, op->fmax);
+                            total += x[(((size_t)b * H + iy) * W + ix) * IC + oc / DM] * f[((size_t)fy * FW + fx) * OC + oc];
                         }
                     }
+                    yp[oc] = act_f(total + (bias ? bias[oc] : 0.0f), op->fmin, op->fmax);
                 }
             }
         }
@@ -1566,7 +1535,7 @@ void tfl_eval_op(tfl_interp *it, const tfl_op *op) {
             if (is_q(IN(0))) {
                 eval_dw_q(it, op);
             } else {
-                eval_dw(it, op);
+                eval_dw_f(it, op);
             }
             break;
         case OP_FULLY_CONNECTED:

@@ -310,7 +310,7 @@ def test_unsupported_operator_refused_at_load(device_bin, tmp_path):
     c.mb.op(OP.FLOOR, [x], [y])
     got = T.device_batch(device_bin, [{"model": c.mb.build([x], [y]), "inputs": None}], tmp_path)[0]
     assert got["error"] == "ValueError"
-    assert "FLOOR" in got["message"] or "8" in got["message"]
+    assert "FLOOR" in got["message"]
     assert "index 0" in got["message"] and "float32" in got["message"]
 
 
