@@ -936,7 +936,7 @@ static void eval_conv_q(const tfl_interp *it, const tfl_op *op) {
 
 // 1x1, stride 1, ungrouped int8 convolution (the pointwise layers of MobileNets): a dot
 // product per pixel and channel; the input offset is folded in through the filter sums.
-#define PW_MAX_OC 512
+#define PW_MAX_OC 256
 static int eval_conv_1x1_q(const tfl_interp *it, const tfl_op *op) {
     const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
     int IC = dim(in, 3), OC = dim(out, 3);
