@@ -293,7 +293,8 @@ class FlashQueue:
         return self._seq
 
     def format(self):
-        """Empties the queue; seqs carry on from where they were."""
+        """Empties the queue; seqs carry on from where they were. Cut short, it leaves the
+        queue as it was, or empty, or (on a full ring) without its oldest sector."""
         s = (self._t + 1) % self._n
         self._prep(s)
         self._ser += 2  # a gap in the serial chain cuts the old sectors off
