@@ -247,3 +247,29 @@ def test_broker_credentials(tmp_path):
                            capture_output=True, text=True, timeout=60, env=env())
         assert r.returncode != 0
         assert "refused the connection" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_presented_device_away_and_back(tmp_path, mqtt_broker):
+    """The serial device dies (SIGKILL): its presence is cleared while the bridge respawns it,
+    announced again once it is back, and a new MQTT client session works."""
+    import os
+    import signal
+
+    watch = Presence(mqtt_broker)
+    bridge = BridgeProc(tmp_path, ("r",), "--mqtt", mqtt_broker.url, "--no-mqtt-events")
+    sid = binascii.hexlify(b"r").decode()
+    try:
+        name = watch.wait(lambda s: s.get(sid, (None, None))[1] is not None)[sid][0]
+        seen = []
+        watch.c.on_message = lambda c, u, m: (seen.append(bool(m.payload)), Presence._msg(watch, c, u, m))
+        os.kill(bridge.devices_info()["r"]["pid"], signal.SIGKILL)
+        bridge.wait_state("r", "up", connects=2)
+        watch.wait(lambda s: s[sid][1] is not None and seen[:1] == [False] and seen[-1:] == [True])
+        c = McpMqttClient(mqtt_broker, sid, name)
+        c.initialize()
+        r = c.request("tools/call", {"name": "echo", "arguments": {"text": "back"}})
+        assert r["result"]["content"][0]["text"] == "back"
+        c.close()
+    finally:
+        bridge.stop()
+        watch.close()
