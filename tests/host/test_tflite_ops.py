@@ -321,3 +321,29 @@ def test_unsupported_type_refused_at_load(device_bin, tmp_path):
     got = T.device_batch(device_bin, [{"model": c.mb.build([x], [y]), "inputs": None}], tmp_path)[0]
     assert got["error"] == "ValueError"
     assert "TANH" in got["message"] and "index 0" in got["message"] and "int32" in got["message"]
+
+
+def test_other_subgraphs_are_ignored(device_bin, tmp_path):
+    """A second subgraph (here with an operator the module does not support) that the main
+    graph never calls does not stop the model loading, and subgraph 0 stays bit-exact."""
+    m = S.ModelT.InitFromPackedBuf(fc(True, act=RELU), 0)
+    c = Case(9)
+    x, y = c.act([1, 4], False), c.act([1, 4], False)
+    extra = S.SubGraphT()
+    extra.tensors = [c.mb.tensors[x], c.mb.tensors[y]]
+    extra.inputs, extra.outputs = np.array([0], np.int32), np.array([1], np.int32)
+    op = S.OperatorT()
+    op.opcodeIndex = len(m.operatorCodes)
+    op.inputs, op.outputs = np.array([0], np.int32), np.array([1], np.int32)
+    extra.operators = [op]
+    code = S.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = OP.FLOOR
+    m.operatorCodes.append(code)
+    m.subgraphs.append(extra)
+    b = T.flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    model = bytes(b.Output())
+    inputs = T.random_inputs(model, 8, seed=5)
+    got = T.device_batch(device_bin, [{"model": model, "inputs": inputs}], tmp_path)[0]
+    assert "error" not in got, got
+    assert got["records"] == T.oracle(model, inputs)
