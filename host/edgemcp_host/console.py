@@ -38,7 +38,7 @@ class VirtualConsole:
     relayed to a second pseudo-terminal whose path (/dev/pts/N) is the "port" tools open."""
 
     def __init__(self, root, name="virtual1", binary=None, env=None):
-        self.root = pathlib.Path(root)
+        self.root = pathlib.Path(root).resolve()
         self.name = name
         self.binary = str(binary or paths.device_binary())
         self.env = env or {}
@@ -184,3 +184,10 @@ def restart_app(t):
     t.exit_raw_repl()
     t.serial.write(b"\x04")
     t.read_until(1, b"soft reboot\r\n", timeout=5)
+
+
+def replace(t, tmp, dest):
+    """Rename tmp over dest on the board: one step where the filesystem can (LittleFS, POSIX),
+    else remove dest first (FAT refuses to rename over a file)."""
+    t.exec("import os\ntry:\n os.rename(%r, %r)\nexcept OSError:\n os.remove(%r)\n os.rename(%r, %r)"
+           % (tmp, dest, dest, tmp, dest))

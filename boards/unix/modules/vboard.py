@@ -15,6 +15,16 @@ def _mkdirs(path):
             pass
 
 
+class _Root(vfs.VfsPosix):
+    def rename(self, old, new):
+        # VfsPosix (1.25) builds both rooted paths in one buffer, so rename("/a", "/b") fails:
+        # give it the new path relative to the current folder (the process's own cwd)
+        if new.startswith("/"):
+            cwd = os.getcwd()
+            new = "../" * (cwd.count("/") if cwd != "/" else 0) + new[1:]
+        super().rename(old, new)
+
+
 def mount_root():
     root = os.getenv("EDGEMCP_ROOT")
     if not root:
@@ -25,7 +35,7 @@ def mount_root():
         root = os.getcwd() + "/" + root
     _mkdirs(root)
     vfs.umount("/")
-    vfs.mount(vfs.VfsPosix(root), "/")
+    vfs.mount(_Root(root), "/")
     os.chdir("/")
 
 

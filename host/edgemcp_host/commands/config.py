@@ -45,8 +45,7 @@ def read_config(t):
 
 def write_config(t, cfg):
     t.fs_writefile(PATH + ".part", json.dumps(cfg, indent=2).encode() + b"\n")
-    t.exec("import os\ntry:\n os.remove(%r)\nexcept OSError:\n pass\nos.rename(%r, %r)"
-           % (PATH, PATH + ".part", PATH))
+    console.replace(t, PATH + ".part", PATH)
 
 
 def lookup(cfg, key):

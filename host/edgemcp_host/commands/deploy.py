@@ -113,7 +113,7 @@ def put(t, local, dest, made, progress):
     t.fs_writefile(tmp, data, chunk_size=512, progress_callback=progress)
     if board_sha256(t, tmp) != want:
         raise DeployError(f"{dest}: the copy on the board does not match (SHA-256); old file kept")
-    t.exec("import os\ntry:\n os.remove(%r)\nexcept OSError:\n pass\nos.rename(%r, %r)" % (dest, tmp, dest))
+    console.replace(t, tmp, dest)
     return True
 
 
