@@ -93,7 +93,7 @@ class MqttSide:
         # lines and speak MQTT too) are not joined a second time.
         if self.presenter and any(p.sid == sid for p in self.presenter.devices.values()):
             return True
-        return bool(self.relay) and any(s.device_id == sid for s in self.relay.streams.values())
+        return bool(self.relay) and sid in self.relay.device_ids.values()
 
     async def stop(self):
         if self.discovery:

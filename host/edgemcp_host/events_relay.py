@@ -72,6 +72,7 @@ class EventsRelay:
         self.client = client
         self.loop = loop or asyncio.get_running_loop()
         self.streams = {}  # link name -> _Stream
+        self.device_ids = {}  # link name -> device id
         self._mids = {}  # paho mid -> (_Stream, _Entry)
         self._tasks = set()
         self.published = 0
@@ -119,7 +120,7 @@ class EventsRelay:
 
     async def _subscribe(self, link):
         try:
-            did = await device_id(link)
+            did = self.device_ids[link.name] = await device_id(link)
             self.streams[link.name] = _Stream(link, did)
             r = await link.request("edgemcp/events/subscribe", {})
         except DeviceError as e:
@@ -131,6 +132,10 @@ class EventsRelay:
             return
         except LinkError as e:
             log.warning("device %s: cannot relay its events: %s", link.name, e)
+            return
+        if r.get("forwarding") == "mqtt":
+            self.streams.pop(link.name, None)
+            log.info("device %s publishes its events over its own MQTT link", link.name)
             return
         log.info("device %s (%s): relaying events to %s, %s pending", link.name, did,
                  events_topic(did), r.get("pending"))
