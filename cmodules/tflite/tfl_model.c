@@ -385,6 +385,11 @@ static int read_tensor(tfl_interp *it, fb_t *f, const fb_tab *tt, uint32_t bufve
             }
             t->flags |= TFL_T_CONST;
             t->data = (uint8_t *)(uintptr_t)(f->b + dp);
+            // Kernels read weights in place: chips like the ESP32 fault on unaligned words.
+            uintptr_t al = esize > 4 ? 4 : (uintptr_t)esize;
+            if ((uintptr_t)t->data & (al - 1)) {
+                return tfl_fail(it, "tensor %lu: constant data not aligned to %d bytes", (unsigned long)i, (int)al);
+            }
         }
     }
     return TFL_OK;

@@ -84,6 +84,10 @@ m.invoke()
 ba.extend(bytes(4096))
 raises(ValueError, m.invoke)
 
+# weights are read in place, so a model at an odd address is refused (an ESP32 would fault)
+shifted = memoryview(bytearray(1) + hw)[1:]
+assert "aligned" in raises(ValueError, tflite.Interpreter, shifted)
+
 # malformed input is a ValueError
 raises(ValueError, tflite.Interpreter, b"")
 raises(ValueError, tflite.Interpreter, hw[:100])
