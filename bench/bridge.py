@@ -156,7 +156,37 @@ async def sdk_pair(tmp):
     except asyncio.CancelledError:
         pass
     await bridge.stop()
+    out["sdk_http_echo"] = await sdk_http_reference(script)
     return out
+
+
+async def sdk_http_reference(script):
+    """The SDK's own Streamable HTTP cost: a plain low-level Server whose echo tool answers at
+    once (no device), served the same way, called by the same clients."""
+    import uvicorn
+    from mcp.server.lowlevel.server import Server
+    import mcp_types as types
+
+    async def list_tools(ctx, params):
+        return types.ListToolsResult(tools=[types.Tool(name="echo", input_schema={"type": "object"})])
+
+    async def call_tool(ctx, params):
+        return types.CallToolResult(content=[types.TextContent(type="text", text=params.arguments["text"])])
+    app = Server("echo", on_list_tools=list_tools, on_call_tool=call_tool)
+    app.middleware = []
+    config = uvicorn.Config(app.streamable_http_app(), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.ensure_future(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(sys.executable, str(script), f"http://127.0.0.1:{port}/mcp",
+                                                str(N1 // 2), str(N8 // 2), str(WARMUP), stdout=asyncio.subprocess.PIPE)
+    data, _ = await proc.communicate()
+    server.should_exit = True
+    await task
+    r = json.loads(data)
+    return {1: r["1"], 8: r["8"]}
 
 
 HTTP_CLIENTS = '''
@@ -213,6 +243,12 @@ async def main():
     print(f"bridge overhead, tools/call echo round trips ({machine}); targets: +1 ms p50, >= 80% throughput")
     print(table("raw line client: device over stdio vs edgemcp bridge --stdio --device", raw))
     print(table("mcp SDK client: device over stdio vs bridge Streamable HTTP /mcp/DEVICE", sdk))
+    print("reference, the SDK's own HTTP transport: a plain SDK server answering echo itself (no device)")
+    for k in (1, 8):
+        r = sdk["sdk_http_echo"][k]
+        print(f"{k:<7} | sdk-http| {r['p50_ms']:>7.3f} | {r['p99_ms']:>7.3f} | {r['req_s']:>8.0f} | bridge adds "
+              f"{sdk['bridge'][k]['p50_ms'] - r['p50_ms']:.3f} ms p50 over it, keeps "
+              f"{sdk['bridge'][k]['req_s'] / r['req_s']:.0%} of its throughput")
     out = ROOT / "build/bench/bridge.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": machine, "raw_stdio": raw, "sdk_http": sdk}, indent=2))

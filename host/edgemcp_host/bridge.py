@@ -36,7 +36,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from . import __version__
-from .serial_link import DeviceError, LinkError
+from .serial_link import DeviceError, LinkError, spawn
 
 # Logging, client progress and roots are deprecated in 2026-07-28 but still part of 2025-11-25,
 # which the devices speak: the bridge serves them on purpose.
@@ -111,6 +111,34 @@ class _Server(Server):
                                                         tools_changed=True), *args, **kwargs)
 
 
+class _Client:
+    """A handshake-era client's standalone channel, fed in order by its own task, so a client
+    that reads slowly (or not at all) holds up no one else."""
+
+    def __init__(self, session, view, depth=1000):
+        self.session = session
+        self.view = view
+        self.queue = asyncio.Queue(depth)
+        self.task = asyncio.ensure_future(self._send())
+
+    def post(self, note):
+        try:
+            self.queue.put_nowait(note)
+        except asyncio.QueueFull:
+            log.warning("a client is not reading its notifications: dropped %s", note.method)
+
+    async def _send(self):
+        while True:
+            note = await self.queue.get()
+            try:
+                await asyncio.wait_for(self.session.send_notification(note), 10)
+            except Exception as e:  # gone or stuck: it is dropped when its connection closes
+                log.debug("notification %s to a client failed: %s", note.method, e)
+
+    def close(self):
+        self.task.cancel()
+
+
 class Bridge:
     """All device links and the MCP clients connected to them."""
 
@@ -138,33 +166,30 @@ class Bridge:
     # ----- device -> clients
 
     def _on_device_event(self, link, method, params):
-        asyncio.ensure_future(self._fan_out(link, method, params))
-
-    async def _fan_out(self, link, method, params):
+        # Synchronous, so each client gets the device's notifications in the device's order.
         if method in ("edgemcp/up", "edgemcp/down"):
             if method == "edgemcp/up" and params.get("reconnect"):
-                for dev, uri in [k for k in self.subs if k[0] == link.name]:  # a new device session
-                    with contextlib.suppress(LinkError, DeviceError):
-                        await link.request("resources/subscribe", {"uri": uri})
+                spawn(self._resubscribe(link))
             if method == "edgemcp/down" or params.get("reconnect"):
                 # The device came back (or went away): its tools, resources, prompts may differ.
                 for m in ("notifications/tools/list_changed", "notifications/resources/list_changed",
                           "notifications/prompts/list_changed"):
-                    await self._fan_out(link, m, {})
+                    self._on_device_event(link, m, {})
             return
         event = {"notifications/tools/list_changed": ToolsListChanged(),
                  "notifications/resources/list_changed": ResourcesListChanged(),
                  "notifications/prompts/list_changed": PromptsListChanged()}.get(method)
         updated = method == "notifications/resources/updated"
-        for key, bus in list(self.buses.items()):
+        for key, bus in list(self.buses.items()):  # 2026-07-28 clients: their listen streams
             if key not in (None, link.name):
                 continue
             if event is not None:
-                await bus.publish(event)
+                spawn(bus.publish(event))
             elif updated and "uri" in params:
-                await bus.publish(ResourceUpdated(uri=View(self, key).uri_out(link, params["uri"])))
+                spawn(bus.publish(ResourceUpdated(uri=View(self, key).uri_out(link, params["uri"]))))
         subscribers = self.subs.get((link.name, params.get("uri")), ()) if updated else ()
-        for conn, (session, view) in list(self.clients.items()):
+        for conn, client in list(self.clients.items()):
+            view = client.view
             if view.device not in (None, link.name) or (updated and conn not in subscribers):
                 continue
             p = dict(params)
@@ -172,10 +197,12 @@ class Bridge:
                 p["uri"] = view.uri_out(link, p["uri"])
             elif method == "notifications/message" and not view.device:
                 p["logger"] = f"{link.name}/{p['logger']}" if p.get("logger") else link.name
-            try:
-                await session.send_notification(_notification(method, p))
-            except Exception as e:  # a client that went away; it is dropped when its connection closes
-                log.debug("notification %s to a client failed: %s", method, e)
+            client.post(_notification(method, p))
+
+    async def _resubscribe(self, link):
+        for dev, uri in [k for k in self.subs if k[0] == link.name]:  # the device has a new session
+            with contextlib.suppress(LinkError, DeviceError):
+                await link.request("resources/subscribe", {"uri": uri})
 
     @staticmethod
     def _conn(ctx):
@@ -183,7 +210,7 @@ class Bridge:
 
     def _track(self, ctx, view):
         conn = self._conn(ctx)
-        self.clients[conn] = (ctx.session, view)
+        self.clients[conn] = _Client(ctx.session, view)
         if hasattr(conn, "exit_stack"):
             conn.exit_stack.push_async_callback(self._forget, conn)
 
@@ -202,7 +229,9 @@ class Bridge:
             await link.request("resources/unsubscribe", {"uri": uri})
 
     async def _forget(self, conn):
-        self.clients.pop(conn, None)
+        client = self.clients.pop(conn, None)
+        if client:
+            client.close()
         for (dev, uri), conns in list(self.subs.items()):
             if conn in conns:
                 conns.discard(conn)

@@ -453,7 +453,7 @@ class DeviceLink:
                 if p.on_log:
                     p.run(p.on_log(params))
         elif method == "notifications/tools/list_changed":
-            _spawn(self._refresh_tools())
+            spawn(self._refresh_tools())
             return  # announced once the new list is in
         self._emit(method, params)
 
@@ -553,7 +553,7 @@ class DeviceLink:
 _tasks = set()
 
 
-def _spawn(coro):
+def spawn(coro):
     t = asyncio.ensure_future(coro)
     _tasks.add(t)
     t.add_done_callback(_tasks.discard)
