@@ -120,7 +120,6 @@ async def raw_pair(tmp):
 async def sdk_pair(tmp):
     """The mcp SDK client: stdio straight to a device vs HTTP through the bridge; with 8, eight
     separate clients (8 stdio sessions cannot share a device's one link: there, 8 tasks share one)."""
-    import anyio  # noqa: F401  (the SDK runs on asyncio here)
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 

@@ -165,11 +165,10 @@ class VirtualDevice:
 
     kind = "virtual"
 
-    def __init__(self, name, root, binary=None, extra_env=None):
+    def __init__(self, name, root, binary):
         self.name = name
         self.root = pathlib.Path(root)
         self.binary = binary
-        self.extra_env = extra_env or {}
         self.proc = None
         self._master = None
 
@@ -181,11 +180,11 @@ class VirtualDevice:
         return f"virtual ({self.root})"
 
     async def open(self):
-        binary = str(self.binary or paths.device_binary())
+        binary = str(self.binary)
         self.root.mkdir(parents=True, exist_ok=True)
         master, slave = os.openpty()
         tty.setraw(slave)  # no echo, no CR/LF translation, no signals from control bytes
-        env = dict(os.environ, EDGEMCP_ROOT=str(self.root), EDGEMCP_DEVICE_ID=self.name, **self.extra_env)
+        env = dict(os.environ, EDGEMCP_ROOT=str(self.root), EDGEMCP_DEVICE_ID=self.name)
         try:
             self.proc = subprocess.Popen(
                 [binary, "-m", "edgemcp"], stdin=slave, stdout=slave, stderr=slave, env=env,
@@ -522,10 +521,6 @@ class DeviceLink:
             raise LinkError(f"device {self.name!r} is not connected ({self.last_error}); the bridge is reconnecting")
         return await self._request(method, params, timeout or self.timeout, on_progress, on_log)
 
-    def notify(self, method, params=None):
-        if self.state == "up":
-            self._send({"jsonrpc": "2.0", "method": method, "params": params or {}})
-
     async def _list_all(self, method, key, timeout):
         items, cursor = [], None
         for _ in range(1000):  # a device that pages forever cannot hang the bridge
@@ -559,7 +554,7 @@ def spawn(coro):
     t.add_done_callback(_tasks.discard)
 
 
-def make_link(spec, index, *, vdev_root=None, timeout=60.0, device_bin=None, extra_env=None):
+def make_link(spec, index, *, vdev_root=None, timeout=60.0):
     """A link from a command-line spec: `[NAME=]virtual` or `[NAME=]PORT`."""
     name, sep, target = spec.partition("=")
     if not sep:
@@ -567,7 +562,7 @@ def make_link(spec, index, *, vdev_root=None, timeout=60.0, device_bin=None, ext
     if target == "virtual":
         name = name or f"virtual{index}"
         root = pathlib.Path(vdev_root or paths.REPO / "build/vdev") / name
-        transport = VirtualDevice(name, root, device_bin or paths.device_binary(), extra_env)
+        transport = VirtualDevice(name, root, paths.device_binary())
     else:
         name = name or re.sub(r"[^A-Za-z0-9_-]", "_", os.path.basename(target))[:32] or f"board{index}"
         transport = SerialPort(target)
