@@ -87,16 +87,23 @@ bench: setup
 fuzz: setup
 	$(MAKE) -C cmodules/tflite/fuzz run
 
-# The ESP32-S3 image (ESP-IDF installed by the user; see the README).
+# The ESP32-S3 image (ESP-IDF installed by the user; see the README). VARIANT=SPIRAM_OCT for
+# modules with octal PSRAM. The ESP32 port needs two MicroPython submodules that Debian's source
+# tree leaves out (lib/berkeley-db-1.xx, lib/tinyusb): use a git checkout of v1.25.0.
 BOARD ?= EDGEMCP_S3
+VARIANT ?=
+FIRMWARE_BUILD := build/$(BOARD)$(if $(VARIANT),-$(VARIANT))
 firmware:
-	@test -n "$$IDF_PATH" || { echo "firmware: IDF_PATH is not set: install ESP-IDF v5.2+ and run 'source \$$IDF_PATH/export.sh'"; exit 1; }
+	@test -n "$$IDF_PATH" || { echo "firmware: IDF_PATH is not set: install ESP-IDF v5.2.2 (MicroPython 1.25 supports v5.2-v5.4) and run 'source \$$IDF_PATH/export.sh'"; exit 1; }
 	@command -v idf.py >/dev/null || { echo "firmware: idf.py not on PATH: run 'source \$$IDF_PATH/export.sh'"; exit 1; }
-	@test -f $(MICROPY_DIR)/ports/esp32/Makefile || { echo "firmware: no MicroPython tree at MICROPY_DIR=$(MICROPY_DIR) (run 'make micropython' or pass MICROPY_DIR=...)"; exit 1; }
+	@test -f $(MICROPY_DIR)/ports/esp32/Makefile || { echo "firmware: no MicroPython tree at MICROPY_DIR=$(MICROPY_DIR) (pass MICROPY_DIR=<a git checkout of MicroPython v1.25.0>)"; exit 1; }
+	@for d in berkeley-db-1.xx tinyusb; do ls -A $(MICROPY_DIR)/lib/$$d 2>/dev/null | grep -q . || { echo "firmware: $(MICROPY_DIR)/lib/$$d is empty: the ESP32 port needs MicroPython's submodules; use a git checkout of v1.25.0, run 'make -C <it>/ports/esp32 BOARD=ESP32_GENERIC_S3 submodules', then pass MICROPY_DIR=<it>"; exit 1; }; done
+	@test -f boards/$(BOARD)/mpconfigboard.cmake || { echo "firmware: no board boards/$(BOARD)"; exit 1; }
+	@test -z "$(VARIANT)" || test -f boards/$(BOARD)/mpconfigvariant_$(VARIANT).cmake || { echo "firmware: board $(BOARD) has no variant $(VARIANT) (boards/$(BOARD)/mpconfigvariant_*.cmake)"; exit 1; }
 	$(MAKE) -C $(MICROPY_DIR)/mpy-cross
-	$(MAKE) -C $(MICROPY_DIR)/ports/esp32 BOARD_DIR=$(abspath boards/$(BOARD)) \
-		BUILD=$(abspath build/$(BOARD)) USER_C_MODULES=$(abspath cmodules/micropython.cmake)
-	@echo "image: build/$(BOARD)/firmware.bin  (flash it with: edgemcp flash build/$(BOARD)/firmware.bin --port PORT)"
+	$(MAKE) -C $(MICROPY_DIR)/ports/esp32 BOARD_DIR=$(abspath boards/$(BOARD)) $(if $(VARIANT),BOARD_VARIANT=$(VARIANT)) \
+		BUILD=$(abspath $(FIRMWARE_BUILD)) USER_C_MODULES=$(abspath cmodules/micropython.cmake)
+	@echo "image: $(FIRMWARE_BUILD)/firmware.bin  (flash it with: edgemcp flash $(FIRMWARE_BUILD)/firmware.bin --port PORT)"
 
 clean:
 	rm -rf $(UNIX_BUILD) build/bench
