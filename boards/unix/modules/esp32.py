@@ -1,8 +1,8 @@
 # The virtual board's esp32.Partition: the raw "queue" data partition as a host file with
 # NOR flash rules (erased = 0xFF, a program stores old & new, erase in whole 4 KiB sectors).
-# File: EDGEMCP_FLASH, else "/queue.bin" on the board's filesystem (the virtual device's
-# folder); size EDGEMCP_FLASH_SIZE (default 1 MiB) when the file is created. Erases per sector
-# are kept in "<file>.wear" (little-endian u32 each); wear() returns them.
+# File: EDGEMCP_FLASH, else "flash_file" of /edgemcp.json, else "/queue.bin" (paths on the
+# board's filesystem, i.e. in the virtual device's folder); EDGEMCP_FLASH_SIZE (default 1 MiB)
+# sizes a new file. Erases per sector are kept in "<file>.wear" (u32 each); see wear().
 import os
 
 _SECTOR = 4096
@@ -16,7 +16,13 @@ def _flash_path():
     if p:
         return p
     import vboard  # noqa: F401  (mounts the device folder as "/")
-    return "/queue.bin"
+    try:
+        import json
+        with open("/edgemcp.json") as f:
+            p = json.load(f).get("flash_file")
+    except (OSError, ValueError, AttributeError):
+        pass
+    return p or "/queue.bin"
 
 
 class Partition:
