@@ -34,7 +34,7 @@ typedef struct {
 } tfl_tensor;
 
 typedef struct {
-    uint8_t code, act, n_in, n_out, padding, keep_dims;
+    uint8_t code, act, n_in, n_out, padding;  // padding: also FULLY_CONNECTED's weights format
     int32_t *in, *out;
     // Parameters prepared at load time; each kernel uses the ones it needs.
     int32_t mult, shift, act_min, act_max;

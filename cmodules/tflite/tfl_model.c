@@ -215,7 +215,6 @@ static int options_type(int code) {
         case 2: return 10;   // ConcatenationOptions
         case 0: return 11;   // AddOptions
         case 18: return 21;  // MulOptions
-        case 40: return 27;  // ReducerOptions
         default: return -1;
     }
 }
@@ -253,7 +252,6 @@ static void read_options(fb_t *f, const fb_tab *opt, tfl_op *op) {
         case 9:  // FULLY_CONNECTED
             op->act = fb_u8(f, opt, 0, 0);
             op->padding = fb_u8(f, opt, 1, 0);  // weights_format
-            op->keep_dims = fb_u8(f, opt, 2, 0);
             break;
         case 25:
             op->beta = fb_f32(f, opt, 0, 0.0f);
@@ -267,9 +265,6 @@ static void read_options(fb_t *f, const fb_tab *opt, tfl_op *op) {
         case 0:
         case 18:
             op->act = fb_u8(f, opt, 0, 0);
-            break;
-        case 40:
-            op->keep_dims = fb_u8(f, opt, 0, 0);
             break;
     }
 }

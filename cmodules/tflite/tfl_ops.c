@@ -1294,7 +1294,7 @@ static void eval_unary(const tfl_interp *it, const tfl_op *op) {
                 default: {
                     int32_t d = v - op->in_off;
                     if (d <= -op->radius) {
-                        v = op->code == OP_LOGISTIC ? -128 : -128;
+                        v = -128;
                     } else if (d >= op->radius) {
                         v = 127;
                     } else {
