@@ -74,6 +74,7 @@ class VirtualConsole:
         # host_s stays open here: without it the relay would see the port "hang up" between
         # two openings by the tools
         self._fds = [dev_m, host_m, host_s]
+        self.device_fd = dev_m  # the device's own end, for writing to it behind the port's back
         self.path = os.ttyname(host_s)
         self._stop = os.pipe()
         self._thread = threading.Thread(target=self._relay, args=(dev_m, host_m), daemon=True)
@@ -160,15 +161,17 @@ def transport(path, baud=115200):
 
 
 @contextlib.contextmanager
-def raw_repl(args, soft_reset=True):
+def raw_repl(args, restart=True):
     """mpremote's transport in the board's raw REPL (the running app is interrupted with
-    Ctrl-C; soft_reset gives a fresh interpreter without the app, as mpremote does)."""
+    Ctrl-C; a soft reset gives a fresh interpreter without the app, as mpremote does). On the
+    way out, also after an error, restart: leave the raw REPL and soft-reset so that the app
+    runs again; else the board stays at its REPL."""
     from mpremote.transport import TransportError
     with console_path(args) as path:
         t = transport(path, args.baud)
         try:
             try:
-                t.enter_raw_repl(soft_reset=soft_reset)
+                t.enter_raw_repl(soft_reset=True)
             except TransportError as e:
                 raise ConsoleError(f"{args.port}: no MicroPython raw REPL answered ({e})") from e
             yield t
@@ -176,14 +179,10 @@ def raw_repl(args, soft_reset=True):
             with contextlib.suppress(Exception):
                 if t.in_raw_repl:
                     t.exit_raw_repl()
+                if restart:
+                    t.serial.write(b"\x04")
+                    t.read_until(1, b"soft reboot\r\n", timeout=5)
             t.close()
-
-
-def restart_app(t):
-    """Leave the raw REPL and soft-reset: the board runs its app again (main.py)."""
-    t.exit_raw_repl()
-    t.serial.write(b"\x04")
-    t.read_until(1, b"soft reboot\r\n", timeout=5)
 
 
 def replace(t, tmp, dest):

@@ -89,20 +89,17 @@ def run(args):
             raise ConfigError(f"config {args.action} needs KEY")
         if args.action == "set" and args.value is None:
             raise ConfigError("config set needs KEY VALUE")
-        with console.raw_repl(args) as t:
+        with console.raw_repl(args, restart=args.action == "get" or not args.no_reset) as t:
             cfg = read_config(t)
             if args.action == "get":
                 value = lookup(cfg, args.key) if args.key else cfg
                 print(json.dumps(value, indent=None if args.key else 2))
-                console.restart_app(t)
                 return 0
             if args.action == "set":
                 assign(cfg, args.key, parse_value(args.value))
             else:
                 remove(cfg, args.key)
             write_config(t, cfg)
-            if not args.no_reset:
-                console.restart_app(t)
         print(f"config: {args.key} {'= ' + json.dumps(lookup(cfg, args.key)) if args.action == 'set' else 'removed'}"
               + ("" if args.no_reset else "; board soft-reset"))
     except (ConfigError, console.ConsoleError) as e:

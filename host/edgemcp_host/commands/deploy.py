@@ -123,7 +123,7 @@ def run(args):
         files = plan(args)
         copied = unchanged = nbytes = 0
         t0 = time.monotonic()
-        with console.raw_repl(args) as t:
+        with console.raw_repl(args, restart=not args.no_reset) as t:
             made = set()
             for local, dest in files:
                 size = local.stat().st_size
@@ -139,8 +139,6 @@ def run(args):
                 else:
                     unchanged += 1
                     print(f"unchanged {dest}")
-            if not args.no_reset:
-                console.restart_app(t)
         took = time.monotonic() - t0
         print(f"deploy: {copied} copied ({nbytes} bytes), {unchanged} unchanged, {took:.1f} s"
               + ("" if args.no_reset else "; board soft-reset, the app is running"))
