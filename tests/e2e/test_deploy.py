@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from boardconsole import edgemcp, mcp_initialize, vconsole  # noqa: F401  (fixture)
+from test_deploy_support import edgemcp, mcp_initialize, vconsole  # noqa: F401  (fixture)
 from conftest import DEVICE_BIN, ROOT
 
 
