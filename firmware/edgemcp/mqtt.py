@@ -195,7 +195,7 @@ class Client:
         self._s = None  # the Stream while a connection exists (CONNACK accepted)
         self._inflight = {}  # packet id -> _Out
         self._acks = {}  # packet id -> [Event, result] for SUBSCRIBE / UNSUBSCRIBE
-        self._subs = {}  # topic filter -> options byte (restored on every connect)
+        self.subs = {}  # topic filter -> options byte, (re)subscribed on every connect
         self._pid = 0
         self._seq = 0
         self._conn = 0  # connection number, to know which publishes went out on this one
@@ -277,7 +277,7 @@ class Client:
             topics = (topics,)
         o = qos | (4 if no_local else 0)
         for t in topics:
-            self._subs[t] = o
+            self.subs[t] = o
         if self._s:
             await self._sub_packet(0x82, topics, o)
 
@@ -285,14 +285,9 @@ class Client:
         if isinstance(topics, str):
             topics = (topics,)
         for t in topics:
-            self._subs.pop(t, None)
+            self.subs.pop(t, None)
         if self._s:
             await self._sub_packet(0xA2, topics, None)
-
-    def forget(self, topics):
-        """Stop resubscribing to these filters after a reconnect (no packet sent)."""
-        for t in topics:
-            self._subs.pop(t, None)
 
     async def disconnect(self, reason=0):
         """Send DISCONNECT with the reason (0: normal, the will is discarded; 4: send the will)
@@ -435,8 +430,8 @@ class Client:
 
     async def _restore(self):
         try:
-            if self._subs:
-                subs = list(self._subs.items())
+            if self.subs:
+                subs = list(self.subs.items())
                 for t, o in subs:
                     await self._sub_packet(0x82, (t,), o)
             conn = self._conn

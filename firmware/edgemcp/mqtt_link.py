@@ -23,11 +23,7 @@ class Link:
         self.sid = sid = _clean(sid)  # server-id is our MQTT client id
         self.events = "edgemcp/%s/events" % binascii.hexlify(machine.unique_id()).decode()
         self._drain = None
-        self.name = "edgemcp/%s/%s" % (_clean(sys.platform), _clean(name))
-        self.tail = sid + "/" + self.name
-        self.presence = "$mcp-server/presence/" + self.tail
-        self.control = "$mcp-server/" + self.tail
-        self.cap = "$mcp-server/capability/" + self.tail
+        self._name("edgemcp/%s/%s" % (_clean(sys.platform), _clean(name)))
         ca = mcfg.get("ca")
         if ca:
             with open(ca, "rb") as f:
@@ -52,9 +48,16 @@ class Link:
         self._ev = asyncio.Event()
         self._tasks = ()
 
+    def _name(self, name):
+        self.name = name
+        self.tail = self.sid + "/" + name
+        self.presence = "$mcp-server/presence/" + self.tail
+        self.control = "$mcp-server/" + self.tail
+        self.cap = "$mcp-server/capability/" + self.tail
+
     def start(self):
-        self._tasks = (asyncio.create_task(self.client.subscribe(self.control)),  # kept across reconnects
-                       asyncio.create_task(self.client.run()), asyncio.create_task(self._sender()))
+        self.client.subs[self.control] = 1  # QoS 1, subscribed on every connect
+        self._tasks = (asyncio.create_task(self.client.run()), asyncio.create_task(self._sender()))
         return self
 
     async def close(self):
@@ -70,6 +73,16 @@ class Link:
             t.cancel()
 
     async def _up(self):
+        c = self.client
+        for k, v in (c.connack or {}).get(mqtt.USER, ()):
+            if k == "MCP-SERVER-NAME" and v != self.name and "+" not in v and "#" not in v and v:
+                # The broker names us (the binding's MUST). Our will still clears the old name's
+                # presence, so connect again with the new one before announcing anything.
+                del c.subs[self.control]
+                self._name(v)
+                c.will = (self.presence,) + c.will[1:]
+                c.subs[self.control] = 1
+                raise mqtt.MQTTError(0, "server name %s set by the broker: reconnecting" % v)
         from . import registry
         names = ", ".join(t[0]["name"] for t in registry.TOOLS)
         online = {"jsonrpc": "2.0", "method": "notifications/server/online", "params": {
@@ -105,7 +118,8 @@ class Link:
         if not unsub:  # the same client initializes again: keep its subscriptions
             return
         t = self._topics(cid)
-        self.client.forget(t)
+        for x in t:
+            self.client.subs.pop(x, None)
         if self.client.connected:
             asyncio.create_task(self._unsub(t))
 

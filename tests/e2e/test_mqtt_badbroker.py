@@ -3,6 +3,7 @@ can: it drops the connection at each stage, refuses the CONNACK, sends malformed
 forbidden packets, and stalls mid-packet. Each time the device closes cleanly (with the right
 DISCONNECT reason where one is due), keeps its loop running and its unacknowledged QoS 1
 publish, and finally delivers that publish (with DUP) to a broker that behaves."""
+import json
 import socket
 import struct
 import subprocess
@@ -260,3 +261,84 @@ def test_device_client_survives_bad_brokers(tmp_path, device_bin):
     line = [x for x in out.splitlines() if x.startswith("PUBLISHED")][0]
     gap = int(line.split("maxgap_ms=")[1].split()[0])
     assert gap < 250, "the loop was blocked for %d ms" % gap
+
+
+def mqtt_str(b, i):
+    n = b[i] << 8 | b[i + 1]
+    return b[i + 2:i + 2 + n].decode(), i + 2 + n
+
+
+def read_vbi(b, i):
+    n, sh = 0, 0
+    while True:
+        n |= (b[i] & 127) << sh
+        sh += 7
+        i += 1
+        if not b[i - 1] & 128:
+            return n, i
+
+
+def connect_will_topic(body):
+    i = 10  # protocol name, level, flags, keep-alive
+    n, i = read_vbi(body, i)
+    _, i = mqtt_str(body, i + n)  # client id
+    n, i = read_vbi(body, i)  # will properties
+    return mqtt_str(body, i + n)[0]
+
+
+def test_broker_suggested_server_name(tmp_path, device_bin):
+    # An EMQX-style broker names the MCP server in its CONNACK (user property MCP-SERVER-NAME):
+    # the device must take that name, with its will on the matching presence topic.
+    from vdevice import board_root, device_cmd, device_env
+    import os
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(2)
+    srv.settimeout(20)
+    port = srv.getsockname()[1]
+    root = board_root(tmp_path, {"name": "n1", "mqtt": {"url": "mqtt://127.0.0.1:%d" % port,
+                                                         "backoff_min_ms": 50, "backoff_max_ms": 200}})
+    p = subprocess.Popen(device_cmd(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         env={**os.environ, **device_env(root, "namedev")}, cwd=ROOT)
+    sid = b"namedev".hex()
+    name = "plant/line1/sensor"
+    prop = b"\x26" + bytes((0, 15)) + b"MCP-SERVER-NAME" + bytes((0, len(name))) + name.encode()
+    connack = packet(0x20, b"\x00\x00" + vbi(len(prop)) + prop)
+    wills = []
+    try:
+        for attempt in range(2):
+            c, _ = srv.accept()
+            with c:
+                c.settimeout(10)
+                first, body = read_packet(c)
+                assert first == 0x10
+                wills.append(connect_will_topic(body))
+                c.sendall(connack)
+                while True:
+                    pk = read_packet(c)
+                    if pk is None:
+                        break
+                    first, body = pk
+                    if first >> 4 == 8:
+                        topic = mqtt_str(body, 3)[0]
+                        c.sendall(packet(0x90, body[:2] + b"\x00\x01"))
+                        if attempt == 1:
+                            assert topic == "$mcp-server/%s/%s" % (sid, name)
+                    elif first >> 4 == 3:
+                        topic, i = mqtt_str(body, 0)
+                        assert attempt == 1, "announced before taking the broker's name"
+                        assert topic == "$mcp-server/presence/%s/%s" % (sid, name) and first & 1
+                        pid = body[i:i + 2]
+                        n, i = read_vbi(body, i + 2)
+                        online = json.loads(body[i + n:])
+                        assert online["params"]["server_name"] == name
+                        c.sendall(packet(0x40, pid))
+                        break
+        assert wills == ["$mcp-server/presence/%s/edgemcp/linux/n1" % sid,
+                         "$mcp-server/presence/%s/%s" % (sid, name)]
+    finally:
+        p.kill()
+        p.wait(10)
+        p.stdin.close()
+        p.stderr.close()
+        srv.close()
