@@ -5,4 +5,4 @@ SRC_USERMOD_LIB_C += $(TFLITE_MOD_DIR)/tfl_model.c $(TFLITE_MOD_DIR)/tfl_ops.c
 CFLAGS_USERMOD += -I$(TFLITE_MOD_DIR)
 # Only this module's objects: strict warnings, speed over size for the kernels, and no
 # fused multiply-add so float results match the reference kernels exactly.
-$(BUILD)/tflite/%.o: CFLAGS += -Wall -Werror -O2 -ffp-contract=off
+$(BUILD)/tflite/%.o: private CFLAGS += -Wall -Werror -O2 -ffp-contract=off
