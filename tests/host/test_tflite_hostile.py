@@ -166,3 +166,17 @@ def test_bit_flipped_models_never_crash(device_bin, models_dir, tmp_path, name):
         outcomes[kind] = outcomes.get(kind, 0) + 1
     assert set(outcomes) <= {"ok", "ValueError", "MemoryError"}, outcomes
     assert outcomes.get("ValueError", 0) > 0, outcomes
+
+
+def test_shape_too_big_for_the_heap_is_a_memory_error(device_bin, tmp_path):
+    """A well-formed model whose tensors need more than the heap: MemoryError naming the size."""
+    def big(mb, ops, io):
+        mb.tensors[0].shape = np.array([1, 2000, 2000, 3], np.int32)
+        mb.tensors[2].shape = np.array([1, 2000, 2000, 4], np.int32)
+        mb.tensors[3].shape = np.array([1, 1000, 1000, 4], np.int32)
+    got = T.device_batch(device_bin, [{"model": small_model(big, shape=(1, 2000, 2000, 3)), "inputs": None}],
+                         tmp_path, heap="4M")[0]
+    assert got["error"] == "MemoryError", got
+    need = 2000 * 2000 * 3 + 2000 * 2000 * 4  # input and conv output are alive together
+    n = int(got["message"].split("arena of ")[1].split()[0])
+    assert n >= need, got["message"]
