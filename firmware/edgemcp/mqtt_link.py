@@ -146,7 +146,8 @@ class Link:
         cid = p[1]
         if p[0] == "$mcp-client":  # presence (the client left) or capability change
             if p[1] == "presence":
-                self._end(p[2])
+                if not len(payload) or b"disconnected" in bytes(payload):
+                    self._end(p[2])
             else:
                 s = self.sessions.get(p[2])
                 if s:

@@ -230,7 +230,7 @@ def test_device_clears_presence_when_it_stops(mqtt_broker, device):
         device.stdin.close()  # the host closes the serial link: the app stops
         t, msg, _ = w.wait(lambda m: m[0].startswith("$mcp-server/presence/") and m[1] is None)
         assert device.wait(10) == 0
-        assert "Received DISCONNECT from " + sid in mqtt_broker.log()
+        wait_log(mqtt_broker, "Received DISCONNECT from " + sid)
     finally:
         w.close()
 
