@@ -160,7 +160,15 @@ def binary(q, code, a_shape, b_shape, act=NONE, seed=0):
 def quantize(kind):
     c = Case(2)
     shape = [2, 3, 5]
-    if kind == "f2q":
+    if kind in ("f2q16", "q16q8", "dq16"):
+        t16 = c.mb.tensor(shape, T.INT16, scale=0.0005, zero_point=0)
+        if kind == "f2q16":
+            x, y, code = c.act(shape, False), t16, OP.QUANTIZE
+        elif kind == "q16q8":
+            x, y, code = t16, c.act(shape, True, scale=0.01), OP.QUANTIZE
+        else:
+            x, y, code = t16, c.act(shape, False), OP.DEQUANTIZE
+    elif kind == "f2q":
         x, y = c.act(shape, False), c.act(shape, True, scale=0.03)
         code = OP.QUANTIZE
     elif kind == "q2q":
@@ -278,6 +286,9 @@ CASES["mean_int8_same_quant"] = lambda: mean(True, [1, 2], True, same_quant=True
 CASES["quantize_float_to_int8"] = lambda: quantize("f2q")
 CASES["quantize_int8_to_int8"] = lambda: quantize("q2q")
 CASES["dequantize_int8_to_float"] = lambda: quantize("dq")
+CASES["quantize_float_to_int16"] = lambda: quantize("f2q16")
+CASES["quantize_int16_to_int8"] = lambda: quantize("q16q8")
+CASES["dequantize_int16_to_float"] = lambda: quantize("dq16")
 
 
 @pytest.fixture(scope="module")
