@@ -250,7 +250,7 @@ def test_device_client_survives_bad_brokers(tmp_path, device_bin):
         else:
             assert disc == [(0xE0, bytes((code,)))] and got[-1] == disc[0], (name, got, out)
         assert all(p[0] >> 4 in (3, 8, 12, 14) for p in got), (name, got)
-        limit = 4 if "stall" in name else 1.5
+        limit = 5 if "stall" in name else 3  # generous: other jobs may share the CPU
         assert secs < limit, "%s: the device took %.1f s to close" % (name, secs)
     assert "refused: 0x87 nope!" in out
     assert "remaining length" in out and "over our maximum 1024" in out and "keep alive timeout" in out
@@ -260,7 +260,9 @@ def test_device_client_survives_bad_brokers(tmp_path, device_bin):
     assert pubs and pubs[-1][1].endswith(b"kept through every failure") and pubs[-1][0] & 8, fb.good
     line = [x for x in out.splitlines() if x.startswith("PUBLISHED")][0]
     gap = int(line.split("maxgap_ms=")[1].split()[0])
-    assert gap < 250, "the loop was blocked for %d ms" % gap
+    # a blocking connect or read would stall it for seconds (timeouts are 10 s); this run
+    # measured under 10 ms, the margin is for a loaded machine
+    assert gap < 1000, "the loop was blocked for %d ms" % gap
 
 
 def mqtt_str(b, i):

@@ -303,8 +303,12 @@ def test_sessions_end_and_are_bounded(tmp_path, mqtt_broker, device_bin):
             a.request("ping", timeout=1)
         assert b.request("ping") == {} and c.request("ping") == {}
         # "disconnected" on the RPC topic ends a session too (de-initialize, staying connected)
+        n = mqtt_broker.log().count("Received UNSUBSCRIBE from " + b.sid)
         b.pub(b.rpc, {"jsonrpc": "2.0", "method": "notifications/disconnected"})
-        time.sleep(0.5)
+        deadline = time.monotonic() + 10
+        while mqtt_broker.log().count("Received UNSUBSCRIBE from " + b.sid) == n:
+            assert time.monotonic() < deadline, "the device did not end the session"
+            time.sleep(0.1)
         with pytest.raises(AssertionError):
             b.request("ping", timeout=1)
         # ... and the ended session's client can initialize again with a new id
