@@ -72,6 +72,13 @@ def register(sub):
     p.set_defaults(func=run)
 
 
+def warn_exposed(host, token):
+    from ..bridge import LOOPBACK
+    if host not in LOOPBACK and not token:
+        print(f"edgemcp: warning: serving on {host} without a token: anyone who can reach it can call the "
+              "devices' tools (set --token or EDGEMCP_TOKEN)", file=sys.stderr)
+
+
 def setup_logging(verbose):
     logging.basicConfig(stream=sys.stderr, level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
@@ -103,6 +110,7 @@ def run(args):
         try:
             if args.http:
                 host, port = args.http
+                warn_exposed(host, args.token)
 
                 def ready(url):
                     print(f"edgemcp bridge: {url} (devices: " +

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from .bridge import parse_hostport, setup_logging
+from .bridge import parse_hostport, setup_logging, warn_exposed
 
 EXAMPLES = """examples:
   edgemcp run                       (make run)
@@ -62,6 +62,7 @@ def run(args):
         print(f"edgemcp run: {e}", file=sys.stderr)
         return 2
     host, port = args.http
+    warn_exposed(host, args.token)
 
     async def main():
         await bridge.start()
