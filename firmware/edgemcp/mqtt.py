@@ -25,6 +25,8 @@ PROTOCOL_ERROR = 0x82
 TOO_LARGE = 0x95
 KEEPALIVE_TIMEOUT = 0x8D
 
+_SLICE = 1024  # bytes written to the socket at a time
+
 _BYTE = b"\x01\x17\x19\x24\x25\x28\x29\x2a"
 _U16 = b"\x13\x21\x22\x23"
 _U32 = b"\x02\x11\x18\x27"
@@ -479,15 +481,22 @@ class Client:
                 return self._pid
 
     async def _write(self, *parts):
-        # One packet from several buffers, written whole before any other packet.
+        # One packet from several buffers, written whole before any other packet. Big ones go
+        # a slice at a time: what the socket cannot take at once is copied, one slice at most.
         async with self._lock:
             s = self._s
             if s is None:
                 raise MQTTError(NOT_CONNECTED, "not connected")
-            for p in parts:
-                s.write(p)
             self._drainer = asyncio.current_task()
             try:
+                for p in parts:
+                    if len(p) <= _SLICE:
+                        s.write(p)
+                        continue
+                    mv = memoryview(p)
+                    for i in range(0, len(mv), _SLICE):
+                        s.write(mv[i:i + _SLICE])
+                        await s.drain()
                 await s.drain()
             except asyncio.CancelledError:
                 if self._drainer is None:  # cancelled by _teardown, not by our caller

@@ -387,6 +387,10 @@ async def main():
     for i in range(n):  # one at a time, each after its PUBACK (how a queue drain publishes)
         await c.publish("b/acked", b"%d" % i, qos=1)
     t2 = time.ticks_ms()
+    big = bytearray(100000)  # written in slices: no copy of it is made
+    for i in range(len(big)):
+        big[i] = i % 251
+    await c.publish("b/big", big, qos=1)
     print("RESULT", c._rmax, peak, time.ticks_diff(t1, t0), time.ticks_diff(t2, t1))
     await c.disconnect()
 
@@ -404,14 +408,15 @@ def test_qos1_flow_control_order_and_rate(mqtt_broker, tmp_path, device_bin):
                            capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert r.returncode == 0, r.stdout + r.stderr
         rmax, peak, fast_ms, acked_ms = map(int, r.stdout.split("RESULT")[1].split())
-        got = {"b/fast": [], "b/acked": []}
+        got = {"b/fast": [], "b/acked": [], "b/big": []}
         deadline = time.monotonic() + 20
-        while sum(map(len, got.values())) < 2 * n and time.monotonic() < deadline:
+        while sum(map(len, got.values())) < 2 * n + 1 and time.monotonic() < deadline:
             try:
                 m = peer.msgs.get(timeout=0.2)
             except queue.Empty:
                 continue
-            got[m.topic].append(int(m.payload))
+            got[m.topic].append(m.payload if m.topic == "b/big" else int(m.payload))
+        assert got.pop("b/big") == [bytes(i % 251 for i in range(100000))]
         assert got["b/fast"] == list(range(n)) and got["b/acked"] == list(range(n))
         assert 0 < peak <= rmax, (peak, rmax)  # never more in flight than the broker allows
         # one acknowledged publish per round trip on loopback: with Nagle's delay (header and
