@@ -83,7 +83,8 @@ def s_drop_unacked(c):
     c.sendall(CONNACK_OK)
     first, body = read_packet(c)  # SUBSCRIBE
     c.sendall(packet(0x90, body[:2] + b"\x00\x01"))
-    assert read_packet(c)[0] == 0x32  # the QoS 1 PUBLISH, first time: no DUP
+    f = read_packet(c)[0]
+    assert f >> 4 == 3 and f & 6 == 2 and not f & 8  # a QoS 1 PUBLISH, first time: no DUP
     return "closed"  # never acknowledged
 
 
@@ -344,3 +345,45 @@ def test_broker_suggested_server_name(tmp_path, device_bin):
         p.stdin.close()
         p.stderr.close()
         srv.close()
+
+
+def test_app_keeps_serving_serial_through_bad_brokers(tmp_path, device_bin):
+    # The device app with its MQTT link pointed at the misbehaving broker: while the link goes
+    # through every failure above, requests on the serial link are answered promptly.
+    from vdevice import board_root, device_cmd, device_env
+    import os
+    fb = FakeBroker()
+    root = board_root(tmp_path, {"name": "bad", "test_tools": True,
+                                 "mqtt": {"url": "mqtt://127.0.0.1:%d" % fb.port, "keepalive": 5,
+                                          "backoff_min_ms": 50, "backoff_max_ms": 200}})
+    p = subprocess.Popen(device_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env={**os.environ, **device_env(root, "baddev")}, cwd=ROOT)
+    try:
+        p.stdin.write(b'{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
+                      b'"capabilities":{},"clientInfo":{"name":"t","version":"1"}}}\n')
+        p.stdin.flush()
+        assert json.loads(p.stdout.readline())["id"] == 0
+        slowest = 0
+        answered = 0
+        deadline = time.monotonic() + 30
+        i = 0
+        while (len(fb.results) < len(SCENARIOS) or not fb.good) and time.monotonic() < deadline:
+            i += 1
+            t0 = time.monotonic()
+            p.stdin.write(b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"add","arguments":{"a":%d,"b":1}}}\n' % (i, i))
+            p.stdin.flush()
+            r = json.loads(p.stdout.readline())
+            slowest = max(slowest, time.monotonic() - t0)
+            assert r["id"] == i and r["result"]["structuredContent"] == {"sum": i + 1}
+            answered += 1
+            time.sleep(0.05)
+        assert len(fb.results) == len(SCENARIOS), [r[0] for r in fb.results]
+        pubs = [b for f, b in fb.good if f >> 4 == 3]
+        assert pubs and b"notifications/server/online" in pubs[0], "the link never announced itself"
+        assert answered > 20 and slowest < 1.0, (answered, slowest)
+    finally:
+        fb.stop = True
+        p.kill()
+        p.wait(10)
+        for f in (p.stdin, p.stdout, p.stderr):
+            f.close()
