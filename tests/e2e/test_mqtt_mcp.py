@@ -35,13 +35,17 @@ def props(kind, **user):
 class McpMqttClient:
     """An MCP client on the broker, per the binding; requests are answered on its RPC topic."""
 
-    def __init__(self, broker, name_filter="edgemcp/#"):
+    def __init__(self, broker, name_filter="edgemcp/#", ca=None, user=None, pw=None):
         self.cid = uuid.uuid4().hex
         self.q = queue.Queue()  # (topic, payload dict or None, retain)
         c = self.c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.cid, protocol=paho.MQTTv5)
         gone = json.dumps({"jsonrpc": "2.0", "method": "notifications/disconnected"})
         c.will_set("$mcp-client/presence/" + self.cid, gone, qos=1,
                    properties=props(PacketTypes.WILLMESSAGE, **{"MCP-COMPONENT-TYPE": "mcp-client"}))
+        if ca:
+            c.tls_set(ca_certs=str(ca))
+        if user:
+            c.username_pw_set(user, pw)
         self.subscribed = queue.Queue()
         c.on_message = lambda c, u, m: self.q.put((m.topic, json.loads(m.payload) if m.payload else None, m.retain))
         c.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.put([r.value for r in rcs])
@@ -344,3 +348,28 @@ def test_heap_stays_flat_over_sessions(tmp_path, mqtt_broker, device_bin):
         assert max(heap[1:]) - heap[1] < 1024, heap
     finally:
         stop_device(p)
+
+
+def test_mqtts_with_password(tmp_path, device_bin):
+    # The device's config names a TLS broker, the CA file on its filesystem and credentials.
+    from mqtt_broker import Broker
+    from test_mqtt_client import make_certs
+    certs = make_certs(tmp_path)
+    with Broker(tmp_path / "tls", users={"dev": "pw1", "client": "pw2"},
+                tls=(certs["server.pem"], certs["server.key"])) as b:
+        root = board_root(tmp_path, {"name": "secure", "test_tools": True,
+                                     "mqtt": {"url": b.url, "ca": "/ca.pem", "username": "dev", "password": "pw1"}})
+        (root / "ca.pem").write_bytes(certs["ca.pem"].read_bytes())
+        p = subprocess.Popen(device_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env={**os.environ, **device_env(root, DEVICE_ID)}, cwd=ROOT)
+        c = McpMqttClient(b, ca=certs["ca.pem"], user="client", pw="pw2")
+        try:
+            sid, name = c.discover()
+            assert name == "edgemcp/linux/secure"
+            c.initialize(sid, name)
+            assert c.request("tools/call", {"name": "echo", "arguments": {"text": "over TLS"}})["content"][0]["text"] == "over TLS"
+            cfg = c.request("resources/read", {"uri": "device://config"})["contents"][0]["text"]
+            assert "pw1" not in cfg, "the password leaked through device://config"
+        finally:
+            c.close()
+            stop_device(p)
