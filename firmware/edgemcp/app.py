@@ -66,6 +66,11 @@ def run(config_dict=None, config_path=config.PATH):
         from . import testtools  # noqa: F401
     if problem:
         logs.log("warning", problem)
+    for name in cfg.get("modules") or ():  # the user's own tool modules on the device filesystem
+        try:
+            __import__(name)
+        except Exception as e:  # a broken module must not keep the device from serving
+            logs.log("error", "module %s not loaded: %r" % (name, e))
     _reset = False
     try:
         asyncio.run(_main())

@@ -9,7 +9,8 @@ DEFAULTS = {
     "page_bytes": 4096,  # budget of one tools/list (resources/list, prompts/list) page
     "log_records": 16,  # records kept for device://log
     "models_dir": "/models",
-    "test_tools": False,  # the echo/slow/fail fixture tools for tests and clients' conformance runs
+    "test_tools": False,
+    "modules": [],  # modules to import at start (their @tool/@resource/@prompt declarations)  # the echo/slow/fail fixture tools for tests and clients' conformance runs
 }
 _SECRET = ("password", "secret", "token", "psk", "key")
 

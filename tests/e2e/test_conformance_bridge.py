@@ -2,6 +2,7 @@
 run with Node 22 from build/node) against the bridge's HTTP endpoints with a virtual device.
 Each scenario either passes or is named, with its reason, in the committed baseline; the suite
 itself fails on a new failure and on a baseline entry that now passes."""
+import shutil
 import subprocess
 
 import pytest
@@ -16,7 +17,11 @@ HERE = ROOT / "tests/e2e"
 
 @pytest.fixture(scope="module")
 def bridge(tmp_path_factory):
-    b = BridgeProc(tmp_path_factory.mktemp("conformance"), ("d",))
+    tmp = tmp_path_factory.mktemp("conformance")
+    # the suite's fixtures (fixed tool, resource and prompt names) as a user's device module
+    (tmp / "vdev/d").mkdir(parents=True)
+    shutil.copy(HERE / "device_modules/conformance_fixtures.py", tmp / "vdev/d")
+    b = BridgeProc(tmp, ("d",), config={"test_tools": True, "modules": ["conformance_fixtures"]})
     yield b
     b.stop()
 
