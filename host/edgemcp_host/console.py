@@ -6,12 +6,10 @@ mpremote's SerialTransport does the talking (raw REPL, file transfer, hashes on 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import pathlib
 import select
 import subprocess
-import termios
 import threading
 import tty
 
@@ -56,16 +54,10 @@ class VirtualConsole:
             tty.setraw(fd)  # no echo, no CR/LF mapping, no signals from control bytes
         env = dict(os.environ, EDGEMCP_ROOT=str(self.root), EDGEMCP_DEVICE_ID=self.name, **self.env)
 
-        def own_terminal():
-            # the pty becomes the device's controlling terminal: Ctrl-C can then interrupt
-            # code running at its REPL, as on a board (the board turns signals on only there)
-            os.setsid()
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
         try:
             self.proc = subprocess.Popen([self.binary, "-m", "edgemcp"], stdin=dev_s, stdout=dev_s,
                                          stderr=dev_s, env=env, cwd=str(self.root),
-                                         preexec_fn=own_terminal, close_fds=True)
+                                         start_new_session=True, close_fds=True)
         except OSError as e:
             for fd in (dev_m, dev_s, host_m, host_s):
                 os.close(fd)

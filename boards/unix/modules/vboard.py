@@ -89,18 +89,18 @@ _tty = None  # the console's termios attributes when it is a terminal
 _ttyset = None
 
 
-def _tty_mode(oflag, lflag):
-    # input always raw (no echo, no CR/NL mapping, no line buffer); while REPL code runs,
-    # OPOST|ONLCR (its print()s end lines with \r\n, as a board's console sends) and ISIG (Ctrl-C
-    # interrupts it where the terminal is the process's controlling terminal)
+def _tty_mode(oflag):
+    # input always raw (no echo, no CR/NL mapping, no line buffer, no signals: `-m` runs
+    # without MicroPython's SIGINT handler, a signal would kill the board); while REPL code
+    # runs, OPOST|ONLCR: its print()s end lines with \r\n, as a board's console sends
     global _ttyset
-    if _tty is None or _ttyset == (oflag, lflag):
+    if _tty is None or _ttyset == oflag:
         return
     import termios
-    a = [_tty[0] & ~0o2762, oflag, (_tty[2] & ~0o460) | 0o60, lflag, _tty[4], _tty[5], list(_tty[6])]
+    a = [_tty[0] & ~0o2762, oflag, (_tty[2] & ~0o460) | 0o60, 0, _tty[4], _tty[5], list(_tty[6])]
     a[6][6], a[6][5] = 1, 0  # VMIN, VTIME
     termios.tcsetattr(0, 0, a)
-    _ttyset = (oflag, lflag)
+    _ttyset = oflag
 
 
 def _getc(chunk=False):
@@ -141,7 +141,7 @@ def _print_exc(e):
 
 def _exec(src, mode, g, raw):
     # raw: mpremote's framing, output \x04 exception \x04
-    _tty_mode(5, 1)
+    _tty_mode(5)
     r = 0
     try:
         exec(compile(bytes(src).decode(), "<stdin>", mode), g)
@@ -154,9 +154,9 @@ def _exec(src, mode, g, raw):
     except BaseException as e:
         if raw:
             _w(b"\x04")
-        _tty_mode(0, 0)
+        _tty_mode(0)
         _print_exc(e)
-    _tty_mode(0, 0)
+    _tty_mode(0)
     if raw:
         _w(b"\x04")
     return r
@@ -364,7 +364,7 @@ def _friendly_repl(g):
 def _run_app(name):
     # the app, as main.py on a board: Ctrl-C (KeyboardInterrupt) or its end leaves for the REPL;
     # SystemExit (machine.soft_reset()) is a soft reset
-    _tty_mode(0, 0)
+    _tty_mode(0)
     try:
         __import__(name).main()
     except SystemExit:
@@ -393,7 +393,7 @@ def board_loop(app="edgemcp"):
                 return
             g = {"__name__": "__main__"}
             while True:
-                _tty_mode(0, 0)
+                _tty_mode(0)
                 try:
                     r = _raw_repl(g) if mode == _RAW else _friendly_repl(g)
                 except KeyboardInterrupt:  # a SIGINT while waiting for input
