@@ -176,6 +176,8 @@ class Bridge:
                           "notifications/prompts/list_changed"):
                     self._on_device_event(link, m, {})
             return
+        if method not in _NOTIFICATIONS:  # the device's own (edgemcp/...) notifications stay here
+            return
         event = {"notifications/tools/list_changed": ToolsListChanged(),
                  "notifications/resources/list_changed": ResourcesListChanged(),
                  "notifications/prompts/list_changed": PromptsListChanged()}.get(method)
