@@ -83,29 +83,33 @@ def info(name):
     return d
 
 
-def _pack(d, values):
-    # floats are quantized with the input's scale and zero point; integers are raw values
+def _pack(d, values, raw):
+    # Real values are quantized with the input's scale and zero point; raw ones are the tensor's
+    # own integers. (Whether a JSON number has a ".0" says nothing: clients differ.)
     a = array.array(_CODES[d["dtype"]])
     if d["dtype"] == "float32":
         for v in values:
-            a.append(v)
+            a.append(float(v))
         return a
     lo, hi = _RANGE[d["dtype"]]
     for v in values:
-        if isinstance(v, float):
+        if not raw:
             v = round(v / d["scale"]) + d["zero_point"]
+        elif v != int(v):
+            raise ToolError("input: raw values must be integers")
         a.append(min(max(int(v), lo), hi))
     return a
 
 
-@tool("Run a model from the device's models folder on one input. `input`: a list of numbers "
-      "(floats are quantized with the input's scale and zero point, integers are raw values) or "
-      "base64 of the raw input tensor bytes. Returns the raw and dequantized output, the top_k "
+@tool("Run a model from the device's models folder on one input. `input`: a list of real "
+      "numbers (quantized with the input's scale and zero point; with raw: true, the tensor's own "
+      "integer values) or base64 of the raw input tensor bytes. Returns the raw and dequantized output, the top_k "
       "classes (with labels when <model>.labels exists) and the invoke time in microseconds.",
       {"model": {"type": "string", "description": "model name (file name without .tflite)"},
        "input": {"type": ["array", "string"], "items": {"type": "number"}},
+       "raw": {"type": "boolean", "default": False, "description": "input numbers are already quantized"},
        "top_k": {"type": "integer", "minimum": 0, "default": 3}})
-def infer(model, input, top_k=3):
+def infer(model, input, raw=False, top_k=3):
     it = _load(model)
     d = it.get_input_details(0)
     n = 1
@@ -119,7 +123,7 @@ def infer(model, input, top_k=3):
     elif len(input) != n:
         raise ToolError("input: %d numbers given, the model takes %d" % (len(input), n))
     else:
-        data = _pack(d, input)
+        data = _pack(d, input, raw)
     try:
         it.set_input(data, 0)
     except ValueError as e:

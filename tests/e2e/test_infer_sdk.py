@@ -68,6 +68,17 @@ def test_infer_person_detect_and_resources(tmp_path, models_dir):
             assert np.float32(r.structured_content["output"][0]) == expected_hello[0]
             r = await c.call_tool("infer", {"model": "hello_world_int8", "input": [1.25], "top_k": 1})
             assert not r.is_error and len(r.structured_content["top_k"]) == 1
+            # a real 1 is the same input whether the client writes 1 or 1.0; raw: true takes the
+            # tensor's own integer (here round(1 / scale) + zero_point)
+            a = (await c.call_tool("infer", {"model": "hello_world_int8", "input": [1]})).structured_content
+            b = (await c.call_tool("infer", {"model": "hello_world_int8", "input": [1.0]})).structured_content
+            res = json.loads((await c.read_resource("model://hello_world_int8")).contents[0].text)
+            q = res["inputs"][0]
+            q1 = round(1 / q["scale"]) + q["zero_point"]
+            r = (await c.call_tool("infer", {"model": "hello_world_int8", "input": [q1], "raw": True})).structured_content
+            assert a["output"] == b["output"] == r["output"]
+            r = await c.call_tool("infer", {"model": "hello_world_int8", "input": [1.5], "raw": True})
+            assert r.is_error and "integers" in r.content[0].text
 
             r = await c.call_tool("infer", {"model": "nope", "input": [1.0]})
             assert r.is_error and "no model" in r.content[0].text
