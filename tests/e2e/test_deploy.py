@@ -3,7 +3,6 @@ the real mpremote underneath (the device's board-level raw REPL): files arrive, 
 deploy copies nothing, a changed file is copied, the app restarts with the new config."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time

@@ -3,7 +3,6 @@
 import argparse
 import hashlib
 import json
-import os
 import pathlib
 import posixpath
 import sys
