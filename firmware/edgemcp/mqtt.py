@@ -166,7 +166,8 @@ class Client:
     on_message(topic, payload, props, retain) is called for each PUBLISH received (payload
     a memoryview valid only during the call; props a dict or None). on_connect() (may be
     async) runs after each successful connect, once subscriptions and unacknowledged QoS 1
-    publishes are restored; on_disconnect() when a connection ends.
+    publishes are restored; on_disconnect() when a connection ends; on_error(e) with what ended
+    a connection or a connection attempt.
     will = (topic, payload, qos, retain, props dict or None, user list or None)."""
 
     def __init__(self, url, client_id="", username=None, password=None, keepalive=60,
@@ -186,7 +187,7 @@ class Client:
         self.ca = ca  # PEM/DER CA data for mqtts://; None: no server verification
         self.backoff = backoff
         self.timeout_ms = timeout_ms
-        self.on_message = self.on_connect = self.on_disconnect = None
+        self.on_message = self.on_connect = self.on_disconnect = self.on_error = None
         self._rx = bytearray(max_packet)
         self._rxv = memoryview(self._rx)
         self._hb = bytearray(5)
@@ -217,12 +218,15 @@ class Client:
         fails = 0
         while not self._stop:
             t0 = ticks_ms()
+            self.last_error = None
             try:
                 await self._connection()
             except Exception as e:  # refused, timeout, socket error: try again later
                 self.last_error = e
             finally:
                 self._teardown()
+            if self.on_error and self.last_error is not None and not self._stop:
+                self.on_error(self.last_error)
             if self._stop:
                 break
             # the backoff grows until a connection lasts: a broker that accepts and then

@@ -39,6 +39,8 @@ class Link:
         c.on_message = self._message
         c.on_connect = self._up
         c.on_disconnect = self._down
+        c.on_error = self._error
+        self._said = None
         self.sessions = {}  # mcp-client-id -> server session
         self.order = []  # client ids, oldest first: a client that left without a word is dropped first
         self.max_clients = mcfg.get("max_clients", 8)
@@ -89,12 +91,21 @@ class Link:
             "server_name": self.name,
             "description": "edgemcp device %s; tools: %s" % (self.sid, names)}}
         await self.client.publish(self.presence, json.dumps(online), 1, True, keep=False)
+        self._said = None
+        log("info", "MQTT link up: %s on %s:%d" % (self.name, self.client.host, self.client.port))
         from . import forward  # queued events go out now, oldest first, each acked after its PUBACK
         if self._drain is None or self._drain.done():
             self._drain = asyncio.create_task(forward.drain(self._deliver))
 
     async def _deliver(self, seq, rec):
         await self.client.publish(self.events, rec, 1, False, keep=False)
+
+    def _error(self, e):
+        # Logged once per distinct error: a broker that stays away does not flood the log.
+        r = repr(e)
+        if r != self._said:
+            self._said = r
+            log("warning", "MQTT link to %s:%d: %s" % (self.client.host, self.client.port, r))
 
     def _down(self):
         # Session expiry 0: the broker forgot the clients' topics and they saw our will.
