@@ -9,6 +9,7 @@ DEFAULTS = {
     "page_bytes": 4096,  # budget of one tools/list (resources/list, prompts/list) page
     "log_records": 16,  # records kept for device://log
     "models_dir": "/models",
+    "queue_policy": "drop_oldest",  # a full event queue drops its oldest events ("reject": emit fails)
     "test_tools": False,
     "modules": [],  # modules to import at start (their @tool/@resource/@prompt declarations)  # the echo/slow/fail fixture tools for tests and clients' conformance runs
 }

@@ -17,7 +17,7 @@ def queue():
     global _q
     if _q is None:
         from . import app, flashq
-        _q = flashq.open_partition(app.cfg.get("queue_policy", "drop_oldest"))
+        _q = flashq.open_partition(app.cfg["queue_policy"])
     return _q
 
 
