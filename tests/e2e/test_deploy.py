@@ -3,8 +3,10 @@ the real mpremote underneath (the device's board-level raw REPL): files arrive, 
 deploy copies nothing, a changed file is copied, the app restarts with the new config."""
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 
 from test_deploy_support import edgemcp, mcp_initialize, vconsole  # noqa: F401  (fixture)
@@ -113,14 +115,25 @@ def test_config_refuses_to_overwrite_a_broken_file(vconsole):
 
 
 def test_logs_live_and_kept(vconsole):
-    (vconsole.root / "edgemcp.json").write_text(json.dumps({"name": "logdev", "test_tools": True}))
+    r = edgemcp("config", "set", "test_tools", "true", "--port", vconsole.path)  # restarts the app
+    assert r.returncode == 0, r.stderr
     env = dict(os.environ, EDGEMCP_DEVICE_BIN=str(DEVICE_BIN))
     p = subprocess.Popen([sys.executable, "-m", "edgemcp_host.cli", "logs", "--port", vconsole.path,
                           "--json", "--count", "2", "--no-history"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    lines = {p.stdout: queue.Queue(), p.stderr: queue.Queue()}
+    for stream, q in lines.items():
+        threading.Thread(target=lambda s=stream, q=q: [q.put(x) for x in s], daemon=True).start()
+
+    def line(stream, timeout=20):
+        try:
+            return lines[stream].get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no output from edgemcp logs") from None
+
     try:
-        assert "log records at info and above" in p.stderr.readline()
-        time.sleep(0.5)  # logging/setLevel under way
+        # printed once the level is set: every record from now on reaches it
+        assert "log records at info and above" in line(p.stderr)
 
         def call_fail(message):
             # a tool call that logs, written to the device behind the logs command's back
@@ -129,10 +142,10 @@ def test_logs_live_and_kept(vconsole):
                 "params": {"name": "fail", "arguments": {"message": message}}}).encode() + b"\n")
 
         call_fail("boom-1")
-        first = json.loads(p.stdout.readline())
+        first = json.loads(line(p.stdout))
         assert first["level"] == "error" and first["data"] == "boom-1" and first["logger"] == "testtools"
         call_fail("boom-2")
-        assert json.loads(p.stdout.readline())["data"] == "boom-2"
+        assert json.loads(line(p.stdout))["data"] == "boom-2"
         assert p.wait(20) == 0
     finally:
         p.kill()

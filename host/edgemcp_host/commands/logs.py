@@ -134,11 +134,12 @@ def run(args):
                 link = Link(ser, on_text)
                 link.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
                 name = (result.get("serverInfo") or {}).get("name", "device")
-                print(f"# {name} on {args.port}: log records at {args.level} and above "
-                      f"(Ctrl-C to stop)", file=sys.stderr, flush=True)
                 try:
                     if "logging" in (result.get("capabilities") or {}):
                         link.request("logging/setLevel", {"level": args.level}, on_other=on_msg)
+                    # from here on the board sends every record at that level
+                    print(f"# {name} on {args.port}: log records at {args.level} and above "
+                          f"(Ctrl-C to stop)", file=sys.stderr, flush=True)
                     if args.history:
                         r = link.request("resources/read", {"uri": "device://log"}, on_other=on_msg)
                         for c in (r or {}).get("contents", []):
