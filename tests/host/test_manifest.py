@@ -47,11 +47,15 @@ def test_board_freezes_what_the_unix_build_freezes():
     board = frozen(BOARD / "manifest.py", "esp32")
     port_modules = {p.name for p in (MPY / "ports/esp32/modules").glob("*.py")}
     unix_shims = {p.name for p in (ROOT / "boards/unix/modules").glob("*.py")}
-    board_pkg = set(board) - port_modules
+    startup = {"boot.py", "main.py"}  # the board's start-up; `-m edgemcp` on the unix build
+    board_pkg = set(board) - port_modules - startup
     unix_pkg = unix_frozen_names() - unix_shims
     assert board_pkg == unix_pkg
     assert any(n.startswith("edgemcp/") for n in board_pkg)
     assert "_boot.py" in board  # the port's start-up that mounts the vfs partition
+    for name in startup:  # a flashed board runs the app without anything deployed
+        assert board[name] == (ROOT / "firmware" / name).resolve()
+    assert "edgemcp.main()" in (ROOT / "firmware/main.py").read_text()
 
 
 def test_board_takes_only_micropython_and_this_repository():
