@@ -10,7 +10,6 @@ capability topic followed for list-changed and resource-updated notifications.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import re
@@ -22,7 +21,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from . import __version__
 from .mqtt_present import BAD_LEVEL, CID, COMPONENT, _props, new_client
-from .serial_link import PROTOCOL_VERSION, DeviceError, LinkError
+from .link import DeviceError, Link, LinkError
+from .serial_link import PROTOCOL_VERSION
 
 log = logging.getLogger("edgemcp.mqtt.link")
 
@@ -56,64 +56,24 @@ class MqttTransport:
         pass
 
 
-class MqttLink:
-    """One MCP-over-MQTT server, shared by all clients of the bridge (a DeviceLink look-alike)."""
+class MqttLink(Link):
+    """One MCP-over-MQTT server, shared by all clients of the bridge, like a serial DeviceLink."""
 
-    def __init__(self, name, settings, sid, server_name, *, timeout=60.0, init_timeout=15.0, retry_interval=1.0,
-                 tls=None):
-        self.name = name
+    def __init__(self, name, settings, sid, server_name, *, tls=None, **kw):
+        super().__init__(name, MqttTransport(settings["url"], sid, server_name), **kw)
         self.settings = settings
         self.tls = tls or {}
         self.sid = sid
         self.server_name = server_name
-        self.transport = MqttTransport(settings["url"], sid, server_name)
-        self.timeout = timeout
-        self.init_timeout = init_timeout
-        self.retry_interval = retry_interval
-        self.listeners = []
-        self.server_info = {}
-        self.capabilities = {}
-        self.instructions = None
-        self.protocol_version = None
-        self.tools = []
-        self.state = "down"
-        self.last_error = None
-        self.connects = 0
-        self.stray = 0
-        self._ids = itertools.count(1)
-        self._pending = {}
-        self._ready = asyncio.Event()
-        self._closed = asyncio.Event()
-        self._task = None
         self._client = None
         self._subacks = {}
-        self._loop = None
         tail = f"{sid}/{server_name}"
         self.control = "$mcp-server/" + tail
         self.capability = "$mcp-server/capability/" + tail
 
     # ----- lifecycle
 
-    async def start(self, wait=True):
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._supervise(), name=f"mqtt-link-{self.name}")
-        if wait:
-            await self.wait_ready(self.init_timeout + 5)
-
-    async def wait_ready(self, timeout):
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except asyncio.TimeoutError:
-            raise LinkError(f"device {self.name!r} not ready after {timeout:.0f} s: {self.last_error}") from None
-
-    async def stop(self):
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+    async def _shutdown(self):
         self._down("bridge shutting down")
 
     async def _supervise(self):
@@ -277,20 +237,6 @@ class MqttLink:
         else:
             p.fut.set_result(msg.get("result") or {})
 
-    async def _refresh_tools(self):
-        try:
-            self.tools = await self._list_all("tools/list", "tools", self.timeout)
-        except (LinkError, DeviceError) as e:
-            log.warning("device %s: tools/list after list_changed failed: %s", self.name, e)
-        self._emit("notifications/tools/list_changed", {})
-
-    def _emit(self, method, params):
-        for f in list(self.listeners):
-            try:
-                f(self, method, params)
-            except Exception:
-                log.exception("listener for %s failed", method)
-
     # ----- requests
 
     async def _request(self, method, params, timeout, on_progress=None, on_log=None, topic=None):
@@ -324,36 +270,12 @@ class MqttLink:
                 fut.cancel()
             raise
 
-    async def request(self, method, params=None, *, timeout=None, on_progress=None, on_log=None):
-        if self.state != "up":
-            raise LinkError(f"device {self.name!r} is not connected ({self.last_error})")
-        return await self._request(method, params, timeout or self.timeout, on_progress, on_log)
-
     def notify(self, method, params=None):
         if self.state == "up":
             self._publish(self.rpc, {"jsonrpc": "2.0", "method": method, "params": params or {}})
 
-    async def _list_all(self, method, key, timeout):
-        items, cursor = [], None
-        for _ in range(1000):
-            r = await self._request(method, {"cursor": cursor} if cursor else {}, timeout)
-            items += r.get(key) or []
-            cursor = r.get("nextCursor")
-            if not cursor:
-                return items
-        raise LinkError(f"device {self.name!r}: {method} pages never end")
-
-    async def list_all(self, method, key):
-        if self.state != "up":
-            raise LinkError(f"device {self.name!r} is not connected ({self.last_error})")
-        return await self._list_all(method, key, self.timeout)
-
     def info(self):
-        return {"name": self.name, "state": self.state, "kind": "mqtt", "port": self.transport.describe(),
-                "pid": None, "server_info": self.server_info, "protocol_version": self.protocol_version,
-                "tools": [t.get("name") for t in self.tools], "connects": self.connects, "stray": self.stray,
-                "pending": len(self._pending), "last_error": self.last_error,
-                "server_id": self.sid, "server_name": self.server_name}
+        return dict(super().info(), server_id=self.sid, server_name=self.server_name)
 
 
 # ----- the bridge side: joining and leaving

@@ -10,7 +10,6 @@ link reopens the port (respawns a virtual device), initializes again and reports
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import os
@@ -21,13 +20,13 @@ import time
 import tty
 
 from . import __version__, paths
+from .link import INTERNAL_ERROR, DeviceError, Link, LinkError  # noqa: F401  (re-exported)
 
 log = logging.getLogger("edgemcp.link")
 
 PROTOCOL_VERSION = "2025-11-25"
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_LINE = 1 << 20  # a longer line is garbage (no device message is this big): dropped whole
-INTERNAL_ERROR = -32603
 CANCEL_GRACE = 1.5  # seconds a device's messages already on the wire may trail a cancellation
 # What a board prints when it restarts behind an open port: MicroPython's soft reset, the
 # ESP32 ROM's boot lines (a reset through a USB-UART bridge).
@@ -35,24 +34,6 @@ RESET_RE = re.compile(rb"^(MPY: soft reboot|rst:0x[0-9a-f]+ \(|ESP-ROM:)")
 # MicroPython's REPL banner: the app has ended (Ctrl-C, a crash) and the board waits at ">>>".
 REPL_RE = re.compile(rb'^Type "help\(\)" for more information')
 SOFT_RESET = b"\x04"  # Ctrl-D at the REPL: soft reset, which starts the app again
-
-
-class LinkError(Exception):
-    """The device could not answer: link down, timeout. Carries a JSON-RPC error code."""
-
-    def __init__(self, message, code=INTERNAL_ERROR):
-        super().__init__(message)
-        self.code = code
-
-
-class DeviceError(Exception):
-    """The device answered with a JSON-RPC error."""
-
-    def __init__(self, error):
-        self.code = error.get("code", INTERNAL_ERROR)
-        self.message = str(error.get("message", "device error"))
-        self.data = error.get("data")
-        super().__init__(self.message)
 
 
 class FdChannel:
@@ -228,65 +209,21 @@ class _Pending:
         self.tasks.append(asyncio.ensure_future(coro))
 
 
-class DeviceLink:
-    """A device on a serial line, shared by all clients of the bridge.
+class DeviceLink(Link):
+    """A device on a serial line, shared by all clients of the bridge (listeners: see Link).
+    Stray messages count only when they come more than CANCEL_GRACE after the device was told
+    to stop (or were never asked for)."""
 
-    listeners: callables `listener(link, method, params)` for the device's notifications that
-    are for everyone (log messages, list-changed, resource updates) and for the link's own
-    events: "edgemcp/up" (initialized, after a reconnect too), "edgemcp/down".
-    """
-
-    def __init__(self, name, transport, *, timeout=60.0, init_timeout=15.0, retry_interval=1.0):
+    def __init__(self, name, transport, **kw):
         if not NAME_RE.match(name):
             raise ValueError(f"device name {name!r}: use 1-32 of A-Z a-z 0-9 _ -")
-        self.name = name
-        self.transport = transport
-        self.timeout = timeout
-        self.init_timeout = init_timeout
-        self.retry_interval = retry_interval
-        self.listeners = []
-        self.server_info = {}
-        self.capabilities = {}
-        self.instructions = None
-        self.protocol_version = None
-        self.tools = []  # the device's tool list, refreshed on connect and on list_changed
-        self.state = "down"
-        self.last_error = None
-        self.connects = 0
-        # Responses and progress for requests nobody waits for, more than CANCEL_GRACE after the
-        # device was told to stop (or never told): a device that ignores cancellation.
-        self.stray = 0
+        super().__init__(name, transport, **kw)
         self._cancelled = {}  # request id -> when the device was told to stop
-        self._ids = itertools.count(1)
-        self._pending = {}
         self._buf = bytearray()
         self._chan = None
-        self._ready = asyncio.Event()
-        self._closed = asyncio.Event()
         self._reset = asyncio.Event()
-        self._task = None
 
-    # ----- lifecycle
-
-    async def start(self, wait=True):
-        self._task = asyncio.create_task(self._supervise(), name=f"link-{self.name}")
-        if wait:
-            await self.wait_ready(self.init_timeout + 5)
-
-    async def wait_ready(self, timeout):
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except asyncio.TimeoutError:
-            raise LinkError(f"device {self.name!r} not ready after {timeout:.0f} s: {self.last_error}") from None
-
-    async def stop(self):
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+    async def _shutdown(self):
         self._drop("bridge shutting down")
         await self.transport.close()
 
@@ -456,20 +393,6 @@ class DeviceLink:
             return  # announced once the new list is in
         self._emit(method, params)
 
-    async def _refresh_tools(self):
-        try:
-            self.tools = await self._list_all("tools/list", "tools", self.timeout)
-        except (LinkError, DeviceError) as e:
-            log.warning("device %s: tools/list after list_changed failed: %s", self.name, e)
-        self._emit("notifications/tools/list_changed", {})
-
-    def _emit(self, method, params):
-        for f in list(self.listeners):
-            try:
-                f(self, method, params)
-            except Exception:
-                log.exception("listener for %s failed", method)
-
     # ----- requests
 
     async def _request(self, method, params, timeout, on_progress=None, on_log=None):
@@ -513,36 +436,6 @@ class DeviceLink:
                 p.future.set_exception(LinkError(
                     f"device {self.name!r} did not answer {p.method} within {p.timeout:g} s"))
         return asyncio.get_running_loop().call_later(p.timeout, expire)
-
-    async def request(self, method, params=None, *, timeout=None, on_progress=None, on_log=None):
-        """Send one request to the device and return its result. Raises DeviceError (the device's
-        JSON-RPC error) or LinkError (down, timeout)."""
-        if self.state != "up":
-            raise LinkError(f"device {self.name!r} is not connected ({self.last_error}); the bridge is reconnecting")
-        return await self._request(method, params, timeout or self.timeout, on_progress, on_log)
-
-    async def _list_all(self, method, key, timeout):
-        items, cursor = [], None
-        for _ in range(1000):  # a device that pages forever cannot hang the bridge
-            r = await self._request(method, {"cursor": cursor} if cursor else {}, timeout)
-            items += r.get(key) or []
-            cursor = r.get("nextCursor")
-            if not cursor:
-                return items
-        raise LinkError(f"device {self.name!r}: {method} pages never end")
-
-    async def list_all(self, method, key):
-        if self.state != "up":
-            raise LinkError(f"device {self.name!r} is not connected ({self.last_error}); the bridge is reconnecting")
-        return await self._list_all(method, key, self.timeout)
-
-    def info(self):
-        return {"name": self.name, "state": self.state, "kind": self.transport.kind,
-                "port": self.transport.describe(), "pid": self.transport.pid,
-                "server_info": self.server_info, "protocol_version": self.protocol_version,
-                "tools": [t.get("name") for t in self.tools], "connects": self.connects, "stray": self.stray,
-                "pending": len(self._pending),
-                "last_error": self.last_error}
 
 
 _tasks = set()
