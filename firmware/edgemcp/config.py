@@ -1,6 +1,7 @@
 # The device configuration: /edgemcp.json on the device filesystem, over built-in defaults,
 # so a device with no file works.
 import json
+import jsoncheck
 
 PATH = "/edgemcp.json"
 DEFAULTS = {
@@ -22,7 +23,9 @@ def load(path=PATH):
     cfg = dict(DEFAULTS)
     try:
         with open(path) as f:
-            user = json.load(f)
+            text = f.read()
+        jsoncheck.check(text, 64)  # json.loads alone takes a truncated file for a shorter object
+        user = json.loads(text)
     except OSError:
         return cfg, None
     except ValueError as e:
