@@ -1,12 +1,15 @@
 """Store-and-forward over MQTT: a virtual device connected to mosquitto emits events while the
 broker is down; once it is back, a paho subscriber receives every one, in seq order, with no
-gap — also when the device process is SIGKILLed and restarted in the middle of the drain."""
+gap — also when the device process is SIGKILLed and restarted in the middle of the drain.
+(The device reaches the broker through a relay the test opens once the subscriber is back, so
+the subscriber's own reconnection is not part of the race.)"""
 import json
 import threading
 import time
 
 import paho.mqtt.client as paho
 import pytest
+import socket
 
 from mqtt_broker import Broker
 from rawdevice import RawDevice
@@ -47,6 +50,53 @@ class Subscriber:
         self.c.loop_stop()
 
 
+class Gate:
+    """The device's way to the broker: a TCP relay the test opens only once the subscriber is
+    back after a broker restart, so no event is published before anyone listens."""
+
+    def __init__(self, broker):
+        self.broker = broker
+        self.open = threading.Event()
+        self.srv = socket.create_server(("127.0.0.1", 0))
+        self.port = self.srv.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            if not self.open.is_set():
+                c.close()  # like a broker that is not there
+                continue
+            try:
+                b = socket.create_connection((self.broker.host, self.broker.port))
+            except OSError:
+                c.close()
+                continue
+            for x in (c, b):  # relay at once: the device and the broker wait on each other's acks
+                x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for a, z in ((c, b), (b, c)):
+                threading.Thread(target=self._pipe, args=(a, z), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, z):
+        try:
+            while data := a.recv(65536):
+                z.sendall(data)
+        except OSError:
+            pass
+        for s in (a, z):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.srv.close()
+
+
 def device(root):
     d = RawDevice(root)
     d.initialize()
@@ -71,28 +121,35 @@ def in_order_without_gaps(seqs, wanted):
 
 def test_outage_then_kill_mid_drain(tmp_path):
     b = Broker(tmp_path / "broker").start()
-    cfg = {"test_tools": True, "mqtt": {"url": b.url, "backoff_min_ms": 200, "backoff_max_ms": 800}}
+    gate = Gate(b)
+    gate.open.set()
+    cfg = {"test_tools": True, "mqtt": {"url": "mqtt://127.0.0.1:%d" % gate.port, "backoff_min_ms": 200,
+                                        "backoff_max_ms": 800}}
     root = board_root(tmp_path, cfg)
     dev = device(root)
     sub = None
     try:
         # the broker goes away; the device keeps every event in its flash queue
+        gate.open.clear()
         b.stop()
         wanted = emit(dev, 1000)
         assert len(wanted) == 1000
         time.sleep(3)
         b.start()
         sub = Subscriber(b)
+        gate.open.set()
         sub.wait_for(wanted, 60)
         with sub.lock:
             in_order_without_gaps(list(sub.seqs), wanted)
         sub.close()
 
         # again, and SIGKILL the device while it drains
+        gate.open.clear()
         b.stop()
         wanted = emit(dev, 1000)
         b.start()
         sub = Subscriber(b)
+        gate.open.set()
         end = time.monotonic() + 60
         while len(sub.seqs) < 300 and time.monotonic() < end:
             time.sleep(0.01)
@@ -111,4 +168,5 @@ def test_outage_then_kill_mid_drain(tmp_path):
         dev.close()
         if sub:
             sub.close()
+        gate.close()
         b.stop()
