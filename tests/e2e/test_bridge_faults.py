@@ -167,7 +167,10 @@ GARBAGE_DEVICE = textwrap.dedent("""
     out.flush()
     def pump():
         while True:
-            b = os.read(0, 65536)
+            try:
+                b = os.read(0, 65536)
+            except OSError:  # the pty's other end closed: the bridge is gone
+                b = b""
             if not b:
                 break
             p.stdin.write(b)
@@ -329,3 +332,22 @@ def test_malformed_bodies(locked):
     r = post(url, {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "a.echo",
                                                                                "arguments": {"text": "ok"}}}, h)
     assert '"text":"ok"' in r.text.replace(" ", "")
+
+
+def test_sigterm_stops_the_devices(tmp_path):
+    b = BridgeProc(tmp_path, ("t",))
+    try:
+        pid = b.devices_info()["t"]["pid"]
+        os.kill(pid, 0)  # running
+        b.proc.terminate()
+        assert b.proc.wait(15) == 0, b.log.read_text(errors="replace")[-2000:]
+        for _ in range(100):  # the virtual device ends with its bridge
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the virtual device outlived its bridge")
+    finally:
+        b.stop()

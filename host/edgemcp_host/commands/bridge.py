@@ -3,6 +3,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 EXAMPLES = """examples:
@@ -105,6 +106,7 @@ def run(args):
 
     async def main():
         from .. import bridge_mqtt
+        stop_on_sigterm()
         await bridge.start()
         mqtt = await bridge_mqtt.start(args, bridge)
         try:
@@ -123,5 +125,14 @@ def run(args):
                 await mqtt.stop()
             await bridge.stop()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except asyncio.CancelledError:  # SIGTERM: everything was stopped on the way out
+        pass
     return 0
+
+
+def stop_on_sigterm():
+    """SIGTERM (a service manager, `kill`) stops the command like Ctrl-C does: the main task is
+    cancelled, so devices are stopped and presences cleared instead of left running."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from .bridge import parse_hostport, setup_logging, warn_exposed
+from .bridge import parse_hostport, setup_logging, stop_on_sigterm, warn_exposed
 
 EXAMPLES = """examples:
   edgemcp run                       (make run)
@@ -65,6 +65,7 @@ def run(args):
     warn_exposed(host, args.token)
 
     async def main():
+        stop_on_sigterm()
         await bridge.start()
         try:
             await serve_http(bridge, host, port, args.token,
@@ -74,6 +75,6 @@ def run(args):
 
     try:
         asyncio.run(main())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("\nstopped", file=sys.stderr)
     return 0
