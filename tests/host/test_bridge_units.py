@@ -11,7 +11,8 @@ from serial.tools.list_ports_common import ListPortInfo
 from edgemcp_host.bridge import Bridge, View
 from edgemcp_host.commands.call import build_args
 from edgemcp_host.commands.devices import classify
-from edgemcp_host.serial_link import DeviceError, LinkError, make_link
+from edgemcp_host.link import DeviceError, LinkError
+from edgemcp_host.serial_link import make_link
 
 
 def links(*names):
