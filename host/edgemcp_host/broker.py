@@ -61,8 +61,9 @@ def add_arguments(p):
     g.add_argument("--client-id", help="MQTT client id (default: a random one)")
 
 
-def props(packet, pairs):
-    """MQTT 5 properties of a packet type carrying the user properties `pairs` ((key, value)...)."""
+def props(pairs, packet=PacketTypes.PUBLISH):
+    """MQTT 5 properties of a packet (a PUBLISH unless told) carrying the user properties
+    `pairs` ((key, value)...)."""
     p = Properties(packet)
     p.UserProperty = list(pairs)
     return p
@@ -98,7 +99,7 @@ def new_client(s, client_id, will=None, connect_user=(), cafile=None, insecure=F
         c.will_set(*will)
     c.reconnect_delay_set(1, 10)  # back soon after a broker outage
     c.on_socket_open = _nodelay
-    c.connect_props = props(PacketTypes.CONNECT, connect_user) if connect_user else None
+    c.connect_props = props(connect_user, PacketTypes.CONNECT) if connect_user else None
     return c
 
 
@@ -167,4 +168,4 @@ def user_properties(pairs, packet=PacketTypes.PUBLISH):
     """The properties for `KEY=VALUE` strings (the CLI's --user-property), or None."""
     if not pairs:
         return None
-    return props(packet, [tuple(kv.split("=", 1)) for kv in pairs])
+    return props([tuple(kv.split("=", 1)) for kv in pairs], packet)

@@ -15,7 +15,6 @@ import logging
 import re
 import uuid
 
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from . import broker
@@ -142,8 +141,7 @@ class MqttLink(Link):
         if c is None:
             raise LinkError(f"device {self.name!r} is not connected")
         c.publish(self.topics.control if control else self.rpc, json.dumps(msg, separators=(",", ":")), 1,
-                  properties=broker.props(PacketTypes.PUBLISH,
-                                          [(PROP_COMPONENT, COMPONENT_CLIENT), (PROP_CLIENT_ID, self.cid)]))
+                  properties=broker.props([(PROP_COMPONENT, COMPONENT_CLIENT), (PROP_CLIENT_ID, self.cid)]))
 
     def _on_publish(self, client, topic, payload):
         if client is not self._client:

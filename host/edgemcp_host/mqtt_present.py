@@ -17,7 +17,6 @@ import asyncio
 import json
 import logging
 
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from . import __version__, broker
@@ -129,8 +128,7 @@ class Presented:
         if self.client is None:
             return
         self.client.publish(topic, json.dumps(msg, separators=(",", ":")), 1, retain,
-                            properties=broker.props(PacketTypes.PUBLISH,
-                                                    [(PROP_COMPONENT, COMPONENT_SERVER), (PROP_CLIENT_ID, self.sid)]))
+                            properties=broker.props([(PROP_COMPONENT, COMPONENT_SERVER), (PROP_CLIENT_ID, self.sid)]))
 
     # ----- paho's thread: hand everything to the loop
 

@@ -51,8 +51,8 @@ def check_same(source, names):
     assert not missing, (f"firmware/edgemcp/{source} defines no module-level {', '.join(missing)} "
                          f"(a literal or const(literal)), which the host's protocol.py is checked against")
     for n in names:
-        assert getattr(protocol, n) == fw[n], f"{n}: host protocol.py {getattr(protocol, n)!r}, " \
-                                              f"firmware/edgemcp/{source} {fw[n]!r}"
+        host = getattr(protocol, n)
+        assert host == fw[n], f"{n}: host protocol.py {host!r}, firmware/edgemcp/{source} {fw[n]!r}"
 
 
 def test_jsonrpc_codes_and_versions_match_the_firmware():
@@ -77,7 +77,8 @@ def test_client_id_rule_matches_the_firmware(device_bin):
     r = subprocess.run([device_bin, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr + r.stdout
     got = json.loads(r.stdout.strip().splitlines()[-1])
-    assert got is not None, "firmware edgemcp.mqtt_link has no valid_client_id(s), which the host's rule is checked against"
+    assert got is not None, \
+        "firmware edgemcp.mqtt_link has no valid_client_id(s), which the host's rule is checked against"
     host = [protocol.valid_client_id(s) for s in ids]
     assert got == host, [(s, g, h) for s, g, h in zip(ids, got, host) if g != h]
 
@@ -116,7 +117,7 @@ def own_vocabulary(path):
             found.append(-node.operand.value)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
             v = node.value
-            if v.startswith("$mcp") or v.startswith("MCP-") or VERSION_LIKE.match(v):
+            if v.startswith(("$mcp", "MCP-")) or VERSION_LIKE.match(v):
                 found.append(v)
     return found
 
