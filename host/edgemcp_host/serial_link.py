@@ -1,9 +1,9 @@
 """One device behind a serial line: a board's USB port (pyserial) or a virtual device (the unix
 build on a pseudo-terminal). The device speaks MCP JSON-RPC, one message per line.
 
-A DeviceLink owns the line: it initializes the device itself, multiplexes requests from many
-clients (ids rewritten to the link's own counter), applies per-request timeouts, routes the
-device's notifications and turns non-JSON lines into log records. When the device goes away
+A DeviceLink owns the line: it opens the port, frames messages as lines and turns non-JSON lines
+into log records; the rest (initialize, requests of many clients on the link's own ids,
+timeouts, routing the device's notifications) is the shared core in link.py. When the device goes away
 (reset, port unplugged, process died) every request in flight fails with LinkError, and the
 link reopens the port (respawns a virtual device), initializes again and reports "up" again.
 """
