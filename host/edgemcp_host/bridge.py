@@ -36,7 +36,8 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from . import __version__
-from .serial_link import DeviceError, LinkError, spawn
+from .link import DeviceError, LinkError, spawn
+from .protocol import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND
 
 # Logging, client progress and roots are deprecated in 2026-07-28 but still part of 2025-11-25,
 # which the devices speak: the bridge serves them on purpose.
@@ -46,8 +47,6 @@ log = logging.getLogger("edgemcp.bridge")
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_./-]{1,64}$")
 URI_PREFIX = "edgemcp://"
-INVALID_PARAMS = -32602
-RESOURCE_NOT_FOUND = -32002
 
 
 def _mcp_error(e):
@@ -273,7 +272,7 @@ class Bridge:
                 try:
                     items = link.tools if method == "tools/list" else await link.list_all(method, key)
                 except DeviceError as e:
-                    if e.code == -32601:
+                    if e.code == METHOD_NOT_FOUND:
                         continue
                     raise _mcp_error(e) from None
                 except LinkError as e:

@@ -65,8 +65,7 @@ class MqttSide:
     async def start(self):
         from .events_relay import EventsRelay
         serial_links = list(self.bridge.links.values())
-        self.client = await connect(self.args)
-        self.client.reconnect_delay_set(1, 10)  # back soon after a broker outage
+        self.client = await connect(self.args)  # broker.new_client: back soon after a broker outage
         if not self.args.no_mqtt_events:
             self.relay = EventsRelay(self.client)
             for link in serial_links:

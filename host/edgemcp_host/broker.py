@@ -1,8 +1,12 @@
 """Connecting to an MQTT broker with paho-mqtt (MQTT 5): where the broker is (flag, environment,
-config file), and a connected client or a clear error."""
+config file), and a connected client or a clear error. The one place a paho client is made and
+configured (TLS, credentials, will, user properties): every MQTT connection of the host, the
+CLI's and the bridge's, comes from new_client here."""
+import asyncio
 import json
 import os
 import pathlib
+import socket
 import ssl
 import threading
 import urllib.parse
@@ -57,26 +61,89 @@ def add_arguments(p):
     g.add_argument("--client-id", help="MQTT client id (default: a random one)")
 
 
-def connect(args, will=None, timeout=10.0, on_message=None):
-    """A paho client connected (MQTT 5, clean start) and looping in its own thread, or BrokerError.
-    `will` = (topic, payload, qos, retain)."""
-    s = settings(args.broker, args.username, args.password)
-    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=args.client_id or f"edgemcp-{uuid.uuid4().hex[:12]}",
-                    protocol=paho.MQTTv5)
+def props(pairs, packet=PacketTypes.PUBLISH):
+    """MQTT 5 properties of a packet (a PUBLISH unless told) carrying the user properties
+    `pairs` ((key, value)...)."""
+    p = Properties(packet)
+    p.UserProperty = list(pairs)
+    return p
+
+
+def user_of(properties):
+    """The user properties of a received packet as a dict."""
+    return dict(getattr(properties, "UserProperty", None) or [])
+
+
+def _nodelay(client, userdata, sock):
+    # RPC messages are small and wait for each other: Nagle's algorithm would hold them back.
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass
+
+
+def new_client(s, client_id, will=None, connect_user=(), cafile=None, insecure=False):
+    """A paho MQTT 5 client, not yet connected, for the broker settings `s` of settings():
+    credentials, TLS (`cafile`, or `insecure`: no certificate check), the will (topic, payload,
+    qos, retain) and the CONNECT's user properties in `c.connect_props`."""
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
     if s["username"]:
         c.username_pw_set(s["username"], s["password"])
     if s["tls"]:
-        ctx = ssl.create_default_context(cafile=getattr(args, "cafile", None))
-        if getattr(args, "insecure", False):
+        ctx = ssl.create_default_context(cafile=cafile)
+        if insecure:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         c.tls_set_context(ctx)
     if will:
         c.will_set(*will)
+    c.reconnect_delay_set(1, 10)  # back soon after a broker outage
+    c.on_socket_open = _nodelay
+    c.connect_props = props(connect_user, PacketTypes.CONNECT) if connect_user else None
+    return c
+
+
+class Subscriptions:
+    """Subscriptions of a paho client awaited on an asyncio loop: paho hands the SUBACK to its
+    own thread, this passes it over to the loop."""
+
+    def __init__(self, client, loop, timeout=10.0):
+        self.client = client
+        self.loop = loop
+        self.timeout = timeout
+        self._acks = {}  # mid -> future
+        client.on_subscribe = self._on_subscribe_thread
+
+    def _on_subscribe_thread(self, client, userdata, mid, reasons, properties):
+        self.loop.call_soon_threadsafe(self._on_suback, mid, reasons)
+
+    def _on_suback(self, mid, reasons):
+        fut = self._acks.pop(mid, None)
+        if fut and not fut.done():
+            fut.set_result(reasons)
+
+    async def subscribe(self, topic, options):
+        """Subscribed once the broker granted it; BrokerError or asyncio.TimeoutError otherwise."""
+        r, mid = self.client.subscribe(topic, options=options)
+        if r != paho.MQTT_ERR_SUCCESS:
+            raise BrokerError(f"subscribe to {topic} failed: {paho.error_string(r)}")
+        fut = self.loop.create_future()
+        self._acks[mid] = fut
+        reasons = await asyncio.wait_for(fut, self.timeout)
+        if any(rc.is_failure for rc in reasons):
+            raise BrokerError(f"the broker refused the subscription to {topic}: {reasons}")
+
+
+def connect(args, will=None, timeout=10.0, on_message=None):
+    """A paho client connected (MQTT 5, clean start) and looping in its own thread, or BrokerError.
+    `will` = (topic, payload, qos, retain)."""
+    s = settings(args.broker, args.username, args.password)
+    c = new_client(s, args.client_id or f"edgemcp-{uuid.uuid4().hex[:12]}", will,
+                   cafile=getattr(args, "cafile", None), insecure=getattr(args, "insecure", False))
     done = threading.Event()
     result = {}
 
-    def on_connect(client, userdata, flags, reason, props):
+    def on_connect(client, userdata, flags, reason, properties):
         result["reason"] = reason
         done.set()
 
@@ -98,8 +165,7 @@ def connect(args, will=None, timeout=10.0, on_message=None):
 
 
 def user_properties(pairs, packet=PacketTypes.PUBLISH):
+    """The properties for `KEY=VALUE` strings (the CLI's --user-property), or None."""
     if not pairs:
         return None
-    props = Properties(packet)
-    props.UserProperty = [tuple(kv.split("=", 1)) for kv in pairs]
-    return props
+    return props([tuple(kv.split("=", 1)) for kv in pairs], packet)

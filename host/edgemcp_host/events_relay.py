@@ -16,15 +16,14 @@ import asyncio
 import collections
 import json
 import logging
-import re
 
-from .serial_link import DeviceError, LinkError
+from .link import DeviceError, LinkError
+from .protocol import METHOD_NOT_FOUND, valid_client_id
 
 log = logging.getLogger("edgemcp.events")
 
 EVENT = "notifications/edgemcp/event"
-METHOD_NOT_FOUND = -32601
-TOPIC_LEVEL_RE = re.compile(r"^[^/+#\x00]{1,128}$")
+MAX_DEVICE_ID = 128
 
 
 def events_topic(device_id):
@@ -35,7 +34,8 @@ async def device_id(link):
     """The device's id from its device_info tool (what its own MQTT link uses too)."""
     r = await link.request("tools/call", {"name": "device_info", "arguments": {}})
     did = (r.get("structuredContent") or {}).get("device_id")
-    if not isinstance(did, str) or not TOPIC_LEVEL_RE.match(did):
+    # One topic level here and the server-id of MCP over MQTT: the client-id rule, bounded.
+    if not valid_client_id(did) or len(did) > MAX_DEVICE_ID:
         raise LinkError(f"device {link.name!r}: device_info gave no usable device_id ({did!r})")
     return did
 

@@ -1,7 +1,14 @@
 """What every device link of the bridge shares, whatever carries its messages (a serial line in
 serial_link.py, MCP over MQTT in mqtt_link.py): the device's state as the bridge knows it, the
-listeners that hear its notifications, a supervising task that keeps it connected, and requests
-with ids of the link's own, paged lists included.
+listeners that hear its notifications, a supervising task that keeps it connected, the
+initialize handshake, and requests with ids of the link's own (timeouts that progress extends,
+cancellation, progress and log messages routed to the request they belong to, paged lists).
+
+A subclass keeps only its transport: `_send(msg, control=False)` puts one JSON-RPC message on
+the wire (`control`: the message opens a session, which MCP over MQTT sends elsewhere),
+`_connected()` says whether it can, every message that comes in goes to `_on_message(msg)`, and
+`_supervise()` connects, calls `_initialize()` and `_up()`, and `_down(why)` when the transport
+is lost, in a loop.
 
 listeners: callables `listener(link, method, params)` for the device's notifications that are
 for everyone (log messages, list-changed, resource updates) and for the link's own events:
@@ -12,11 +19,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
+
+from . import __version__
+from .protocol import INTERNAL_ERROR, LATEST_VERSION, METHOD_NOT_FOUND
 
 log = logging.getLogger("edgemcp.link")
 
-INTERNAL_ERROR = -32603
 MAX_PAGES = 1000  # a device that pages forever cannot hang the bridge
+CANCEL_GRACE = 1.5  # seconds a device's messages already on the wire may trail a cancellation
 
 
 class LinkError(Exception):
@@ -37,9 +48,41 @@ class DeviceError(Exception):
         super().__init__(self.message)
 
 
+_tasks = set()
+
+
+def spawn(coro):
+    """A task nobody awaits, kept referenced until it ends."""
+    t = asyncio.ensure_future(coro)
+    _tasks.add(t)
+    t.add_done_callback(_tasks.discard)
+    return t
+
+
+class _Pending:
+    """One request waiting for the device's response."""
+
+    __slots__ = ("method", "future", "timeout", "on_progress", "on_log", "timer", "tasks")
+
+    def __init__(self, method, future, timeout, on_progress, on_log):
+        self.method = method
+        self.future = future
+        self.timeout = timeout
+        self.on_progress = on_progress
+        self.on_log = on_log
+        self.timer = None
+        self.tasks = []  # forwarded notifications, finished before the result goes back
+
+    def run(self, coro):
+        self.tasks.append(asyncio.ensure_future(coro))
+
+
 class Link:
-    """Subclasses provide `_supervise()` (connect, initialize, set `_ready`, reconnect),
-    `_request(method, params, timeout, on_progress, on_log)` and `_shutdown()`."""
+    """A device shared by all clients of the bridge. Stray messages (responses and progress
+    nobody waits for) count only when they come more than CANCEL_GRACE after the device was
+    told to stop, or were never asked for."""
+
+    init_tries = 1  # initialize attempts per connection, sharing init_timeout
 
     def __init__(self, name, transport, *, timeout=60.0, init_timeout=15.0, retry_interval=1.0):
         self.name = name
@@ -61,10 +104,25 @@ class Link:
         self.stray = 0
         self._ids = itertools.count(1)
         self._pending = {}
+        self._cancelled = {}  # request id -> when the device was told to stop
         self._ready = asyncio.Event()
         self._closed = asyncio.Event()
         self._task = None
         self._loop = None
+
+    # ----- the transport (subclasses)
+
+    async def _supervise(self):
+        raise NotImplementedError
+
+    async def _shutdown(self):
+        raise NotImplementedError
+
+    def _send(self, msg, control=False):
+        raise NotImplementedError
+
+    def _connected(self):
+        raise NotImplementedError
 
     # ----- lifecycle
 
@@ -90,6 +148,49 @@ class Link:
             self._task = None
         await self._shutdown()
 
+    async def _initialize(self):
+        # Several tries where a transport drops what it is sent while the device boots.
+        for attempt in range(self.init_tries):
+            try:
+                r = await self._request("initialize", {
+                    "protocolVersion": LATEST_VERSION, "capabilities": {},
+                    "clientInfo": {"name": "edgemcp-bridge", "version": __version__}},
+                    self.init_timeout / self.init_tries, control=True)
+                break
+            except LinkError:
+                if attempt == self.init_tries - 1 or not self._connected():
+                    raise
+        self.protocol_version = r.get("protocolVersion")
+        self.server_info = r.get("serverInfo") or {}
+        self.capabilities = r.get("capabilities") or {}
+        self.instructions = r.get("instructions")
+        self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        self.tools = await self._list_all("tools/list", "tools", self.init_timeout) \
+            if "tools" in self.capabilities else []
+
+    def _up(self):
+        self.state = "up"
+        self.connects += 1
+        self._ready.set()
+        log.info("device %s up (%s)", self.name, self.transport.describe())
+        self._emit("edgemcp/up", {"reconnect": self.connects > 1})
+
+    def _mark_down(self, why):
+        """The session with the device is over: every request in flight fails."""
+        was_up = self.state == "up"
+        self.state = "down"
+        self._ready.clear()
+        self._fail_pending(f"device {self.name!r} disconnected ({why}); the bridge is reconnecting")
+        if was_up:
+            log.warning("device %s down: %s", self.name, why)
+            self._emit("edgemcp/down", {"reason": why})
+
+    def _fail_pending(self, message):
+        pending, self._pending = self._pending, {}
+        for p in pending.values():
+            if not p.future.done():
+                p.future.set_exception(LinkError(message))
+
     async def _refresh_tools(self):
         try:
             self.tools = await self._list_all("tools/list", "tools", self.timeout)
@@ -104,6 +205,57 @@ class Link:
             except Exception:
                 log.exception("listener for %s failed", method)
 
+    # ----- what comes in
+
+    def _on_message(self, msg):
+        """One JSON-RPC message (a dict) from the device."""
+        if "method" in msg:
+            if "id" in msg:  # the device asked us something: nothing to answer with
+                self._send({"jsonrpc": "2.0", "id": msg["id"],
+                            "error": {"code": METHOD_NOT_FOUND, "message": "the bridge serves no requests"}})
+            else:
+                self._on_notification(msg["method"], msg.get("params") or {})
+            return
+        p = self._pending.pop(msg.get("id"), None)
+        if p is None:
+            self._stray(msg.get("id"), "response", msg)
+            return
+        if p.future.done():
+            return
+        if isinstance(msg.get("error"), dict):
+            p.future.set_exception(DeviceError(msg["error"]))
+        else:
+            p.future.set_result(msg.get("result") or {})
+
+    def _on_notification(self, method, params):
+        if method == "notifications/progress":
+            p = self._pending.get(params.get("progressToken"))
+            if p is None:
+                self._stray(params.get("progressToken"), "progress", params)
+            else:
+                if p.timer is not None:  # progress restarts the request's clock
+                    p.timer.cancel()
+                    p.timer = self._arm(p)
+                if p.on_progress:
+                    p.run(p.on_progress(params))
+            return
+        if method == "notifications/message":
+            for p in list(self._pending.values()):
+                if p.on_log:
+                    p.run(p.on_log(params))
+        elif method == "notifications/tools/list_changed":
+            spawn(self._refresh_tools())
+            return  # announced once the new list is in
+        self._emit(method, params)
+
+    def _stray(self, rid, what, detail):
+        t = self._cancelled.get(rid)
+        if t is not None and time.monotonic() - t < CANCEL_GRACE:
+            log.debug("device %s: %s already under way when request %s was cancelled", self.name, what, rid)
+            return
+        self.stray += 1
+        log.info("device %s: stray %s (no request waits for it): %.200s", self.name, what, detail)
+
     # ----- requests
 
     def _check_up(self):
@@ -115,6 +267,50 @@ class Link:
         JSON-RPC error) or LinkError (down, timeout)."""
         self._check_up()
         return await self._request(method, params, timeout or self.timeout, on_progress, on_log)
+
+    async def _request(self, method, params, timeout, on_progress=None, on_log=None, control=False):
+        rid = next(self._ids)
+        params = dict(params or {})
+        if on_progress is not None:
+            params["_meta"] = {"progressToken": rid}
+        fut = asyncio.get_running_loop().create_future()
+        p = _Pending(method, fut, timeout, on_progress, on_log)
+        self._pending[rid] = p
+        try:
+            self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}, control)
+            p.timer = self._arm(p)
+            result = await fut
+            if p.tasks:  # progress and log messages go out before the result
+                await asyncio.gather(*p.tasks, return_exceptions=True)
+            return result
+        except BaseException:
+            # Cancelled by the client, timed out, or the link failed: the device stops the work.
+            if self._pending.pop(rid, None) is not None and self._connected():
+                self._note_cancelled(rid)
+                try:
+                    self._send({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                                "params": {"requestId": rid, "reason": "cancelled by the client"}})
+                except LinkError:
+                    pass
+            if not fut.done():
+                fut.cancel()
+            raise
+        finally:
+            if p.timer is not None:
+                p.timer.cancel()
+
+    def _note_cancelled(self, rid):
+        now = time.monotonic()
+        if len(self._cancelled) > 1000:
+            self._cancelled = {k: t for k, t in self._cancelled.items() if now - t < CANCEL_GRACE}
+        self._cancelled[rid] = now
+
+    def _arm(self, p):
+        def expire():
+            if not p.future.done():
+                p.future.set_exception(LinkError(
+                    f"device {self.name!r} did not answer {p.method} within {p.timeout:g} s"))
+        return asyncio.get_running_loop().call_later(p.timeout, expire)
 
     async def _list_all(self, method, key, timeout):
         items, cursor = [], None

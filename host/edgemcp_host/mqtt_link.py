@@ -15,29 +15,16 @@ import logging
 import re
 import uuid
 
-import paho.mqtt.client as paho
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from . import __version__
-from .mqtt_present import BAD_LEVEL, CID, COMPONENT, _props, new_client
+from . import broker
 from .link import DeviceError, Link, LinkError
-from .serial_link import PROTOCOL_VERSION
+from .protocol import (COMPONENT_CLIENT, DISCONNECTED, PROP_CLIENT_ID, PROP_COMPONENT, SERVER_PRESENCE, ServerTopics,
+                       client_presence, split_presence, valid_client_id)
 
 log = logging.getLogger("edgemcp.mqtt.link")
 
-PRESENCE = "$mcp-server/presence/"
 LINK_NAME_BAD = re.compile(r"[^A-Za-z0-9_-]")
-
-
-class _Pending:
-    __slots__ = ("fut", "on_progress", "on_log", "touched")
-
-    def __init__(self, fut, on_progress, on_log):
-        self.fut = fut
-        self.on_progress = on_progress
-        self.on_log = on_log
-        self.touched = False
 
 
 class MqttTransport:
@@ -57,7 +44,9 @@ class MqttTransport:
 
 
 class MqttLink(Link):
-    """One MCP-over-MQTT server, shared by all clients of the bridge, like a serial DeviceLink."""
+    """One MCP-over-MQTT server, shared by all clients of the bridge, like a serial DeviceLink
+    (see Link); its messages travel on the session's RPC topic, initialize on the server's
+    control topic."""
 
     def __init__(self, name, settings, sid, server_name, *, tls=None, **kw):
         super().__init__(name, MqttTransport(settings["url"], sid, server_name), **kw)
@@ -65,11 +54,9 @@ class MqttLink(Link):
         self.tls = tls or {}
         self.sid = sid
         self.server_name = server_name
+        self.topics = ServerTopics(sid, server_name)
         self._client = None
-        self._subacks = {}
-        tail = f"{sid}/{server_name}"
-        self.control = "$mcp-server/" + tail
-        self.capability = "$mcp-server/capability/" + tail
+        self.cid = self.rpc = None
 
     # ----- lifecycle
 
@@ -81,27 +68,23 @@ class MqttLink(Link):
             self._closed.clear()
             try:
                 await self._session()
-            except (LinkError, DeviceError, OSError, asyncio.TimeoutError) as e:
+            except (LinkError, DeviceError, OSError, asyncio.TimeoutError, broker.BrokerError) as e:
                 self.last_error = str(e) or type(e).__name__
                 log.warning("device %s: %s", self.name, self.last_error)
                 self._down(self.last_error)
                 await asyncio.sleep(self.retry_interval)
                 continue
-            self.state = "up"
-            self.connects += 1
-            self._ready.set()
-            log.info("device %s up (%s)", self.name, self.transport.describe())
-            self._emit("edgemcp/up", {"reconnect": self.connects > 1})
+            self._up()
             await self._closed.wait()
             self._down(self.last_error or "broker connection closed")
             await asyncio.sleep(self.retry_interval)
 
     async def _session(self):
         self.cid = cid = uuid.uuid4().hex  # a fresh mcp-client-id per initialize, as the binding asks
-        self.rpc = f"$mcp-rpc/{cid}/{self.sid}/{self.server_name}"
-        bye = json.dumps({"jsonrpc": "2.0", "method": "notifications/disconnected"})
-        c = self._client = new_client(self.settings, cid, will=(f"$mcp-client/presence/{cid}", bye, 1, False),
-                                      connect_user=[(COMPONENT, "mcp-client")], **self.tls)
+        self.rpc = self.topics.rpc(cid)
+        c = self._client = broker.new_client(self.settings, cid, will=(client_presence(cid), DISCONNECTED, 1, False),
+                                             connect_user=[(PROP_COMPONENT, COMPONENT_CLIENT)], **self.tls)
+        subs = broker.Subscriptions(c, self._loop, self.init_timeout)
         connected = self._loop.create_future()
 
         def on_connect(client, userdata, flags, reason, props):
@@ -113,9 +96,7 @@ class MqttLink(Link):
         c.on_connect = on_connect
         c.on_disconnect = on_disconnect
         c.on_message = lambda client, u, m: self._loop.call_soon_threadsafe(
-            self._on_message, client, m.topic, m.payload)
-        c.on_subscribe = lambda client, u, mid, reasons, p: self._loop.call_soon_threadsafe(
-            self._on_suback, mid, reasons)
+            self._on_publish, client, m.topic, m.payload)
         try:
             await asyncio.to_thread(c.connect, self.settings["host"], self.settings["port"], 30,
                                     clean_start=True, properties=c.connect_props)
@@ -125,18 +106,9 @@ class MqttLink(Link):
         reason = await asyncio.wait_for(connected, self.init_timeout)
         if reason.is_failure:
             raise LinkError(f"the broker refused the connection: {reason}")
-        await self._subscribe(self.rpc, SubscribeOptions(qos=1, noLocal=True))
-        await self._subscribe(self.capability, SubscribeOptions(qos=1))
-        r = await self._request("initialize", {
-            "protocolVersion": PROTOCOL_VERSION, "capabilities": {},
-            "clientInfo": {"name": "edgemcp-bridge", "version": __version__}}, self.init_timeout, topic=self.control)
-        self.protocol_version = r.get("protocolVersion")
-        self.server_info = r.get("serverInfo") or {}
-        self.capabilities = r.get("capabilities") or {}
-        self.instructions = r.get("instructions")
-        self._publish(self.rpc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
-        self.tools = await self._list_all("tools/list", "tools", self.init_timeout) \
-            if "tools" in self.capabilities else []
+        await subs.subscribe(self.rpc, SubscribeOptions(qos=1, noLocal=True))
+        await subs.subscribe(self.topics.capability, SubscribeOptions(qos=1))
+        await self._initialize()
 
     def restart(self, why):
         """Start a new session (the server lost ours)."""
@@ -150,50 +122,28 @@ class MqttLink(Link):
             self._closed.set()
 
     def _down(self, why):
-        was_up = self.state == "up"
-        self.state = "down"
-        self._ready.clear()
         c, self._client = self._client, None
         if c is not None:
             c.on_disconnect = None
             if c.is_connected():  # leave as a client should: the server ends our session
-                c.publish(f"$mcp-client/presence/{self.cid}",
-                          json.dumps({"jsonrpc": "2.0", "method": "notifications/disconnected"}), 1)
+                c.publish(client_presence(self.cid), DISCONNECTED, 1)
                 c.disconnect()
             c.loop_stop()
-        pending, self._pending = self._pending, {}
-        for p in pending.values():
-            if not p.fut.done():
-                p.fut.set_exception(LinkError(f"device {self.name!r} disconnected ({why})"))
-        if was_up:
-            log.warning("device %s down: %s", self.name, why)
-            self._emit("edgemcp/down", {"reason": why})
+        self._mark_down(why)
 
     # ----- the wire
 
-    def _publish(self, topic, msg):
+    def _connected(self):
+        return self._client is not None
+
+    def _send(self, msg, control=False):
         c = self._client
         if c is None:
             raise LinkError(f"device {self.name!r} is not connected")
-        c.publish(topic, json.dumps(msg, separators=(",", ":")), 1,
-                  properties=_props(PacketTypes.PUBLISH, [(COMPONENT, "mcp-client"), (CID, self.cid)]))
+        c.publish(self.topics.control if control else self.rpc, json.dumps(msg, separators=(",", ":")), 1,
+                  properties=broker.props([(PROP_COMPONENT, COMPONENT_CLIENT), (PROP_CLIENT_ID, self.cid)]))
 
-    async def _subscribe(self, topic, options):
-        r, mid = self._client.subscribe(topic, options=options)
-        if r != paho.MQTT_ERR_SUCCESS:
-            raise LinkError(f"subscribe to {topic} failed: {paho.error_string(r)}")
-        fut = self._loop.create_future()
-        self._subacks[mid] = fut
-        reasons = await asyncio.wait_for(fut, self.init_timeout)
-        if any(rc.is_failure for rc in reasons):
-            raise LinkError(f"the broker refused the subscription to {topic}: {reasons}")
-
-    def _on_suback(self, mid, reasons):
-        fut = self._subacks.pop(mid, None)
-        if fut and not fut.done():
-            fut.set_result(reasons)
-
-    def _on_message(self, client, topic, payload):
+    def _on_publish(self, client, topic, payload):
         if client is not self._client:
             return
         try:
@@ -201,78 +151,8 @@ class MqttLink(Link):
         except ValueError:
             log.info("device %s: not JSON on %s: %.200r", self.name, topic, payload)
             return
-        if not isinstance(msg, dict):
-            return
-        method = msg.get("method")
-        if method is not None:
-            params = msg.get("params") or {}
-            if "id" in msg:
-                self._publish(self.rpc, {"jsonrpc": "2.0", "id": msg["id"],
-                                         "error": {"code": -32601, "message": "the bridge serves no requests"}})
-            elif method == "notifications/progress":
-                p = self._pending.get(params.get("progressToken"))
-                if p is None:
-                    self.stray += 1
-                else:
-                    p.touched = True
-                    if p.on_progress:
-                        asyncio.ensure_future(p.on_progress(params))
-            elif method == "notifications/tools/list_changed":
-                asyncio.ensure_future(self._refresh_tools())
-            else:
-                if method == "notifications/message":
-                    for p in list(self._pending.values()):
-                        if p.on_log:
-                            asyncio.ensure_future(p.on_log(params))
-                self._emit(method, params)
-            return
-        p = self._pending.pop(msg.get("id"), None)
-        if p is None:
-            self.stray += 1
-            return
-        if p.fut.done():
-            return
-        if isinstance(msg.get("error"), dict):
-            p.fut.set_exception(DeviceError(msg["error"]))
-        else:
-            p.fut.set_result(msg.get("result") or {})
-
-    # ----- requests
-
-    async def _request(self, method, params, timeout, on_progress=None, on_log=None, topic=None):
-        rid = next(self._ids)
-        params = dict(params or {})
-        if on_progress is not None:
-            params["_meta"] = {"progressToken": rid}
-        p = _Pending(self._loop.create_future(), on_progress, on_log)
-        fut = p.fut
-        self._pending[rid] = p
-        try:
-            self._publish(topic or self.rpc, {"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
-            while True:
-                p.touched = False
-                try:
-                    return await asyncio.wait_for(asyncio.shield(fut), timeout)
-                except asyncio.TimeoutError:
-                    if fut.done():
-                        return fut.result()
-                    if not p.touched:  # progress within the window restarts the clock
-                        raise LinkError(f"device {self.name!r} did not answer {method} within {timeout:g} s") \
-                            from None
-        except BaseException:
-            if self._pending.pop(rid, None) is not None and self._client is not None:
-                try:
-                    self._publish(self.rpc, {"jsonrpc": "2.0", "method": "notifications/cancelled",
-                                             "params": {"requestId": rid, "reason": "cancelled by the client"}})
-                except LinkError:
-                    pass
-            if not fut.done():
-                fut.cancel()
-            raise
-
-    def notify(self, method, params=None):
-        if self.state == "up":
-            self._publish(self.rpc, {"jsonrpc": "2.0", "method": method, "params": params or {}})
+        if isinstance(msg, dict):
+            self._on_message(msg)
 
     def info(self):
         return dict(super().info(), server_id=self.sid, server_name=self.server_name)
@@ -319,8 +199,8 @@ class Discovery:
         self.client = None
 
     async def start(self):
-        self.client = c = new_client(self.settings, f"edgemcp-bridge-watch-{uuid.uuid4().hex[:8]}", **self.tls)
-        topic = PRESENCE + "+/" + self.filter
+        self.client = c = broker.new_client(self.settings, f"edgemcp-bridge-watch-{uuid.uuid4().hex[:8]}", **self.tls)
+        topic = SERVER_PRESENCE + "+/" + self.filter
 
         def on_connect(client, userdata, flags, reason, props):
             if not reason.is_failure:  # session expiry 0: subscribe again after every reconnect
@@ -340,8 +220,8 @@ class Discovery:
         return name
 
     def _presence(self, topic, payload):
-        sid, _, server_name = topic[len(PRESENCE):].partition("/")
-        if self.skip(sid) or BAD_LEVEL.search(sid):
+        sid, server_name = split_presence(topic)
+        if self.skip(sid) or not valid_client_id(sid):  # a server-id follows the client-id rule
             return
         old = self.links.get(sid)
         if not payload:  # cleared: the server is gone

@@ -7,76 +7,26 @@ link is up; `initialize` taken on `$mcp-server/{server-id}/{server-name}` (the c
 MCP-MQTT-CLIENT-ID user property), answered after subscribing to the client's topics; requests
 on `$mcp-rpc/{client}/{server-id}/{server-name}` relayed to the device link, responses and
 progress back there; list-changed and resource-updated notifications on
-`$mcp-server/capability/{server-id}/{server-name}`; the client's presence message (its will)
-ends its session and cancels its work on the device.
+`$mcp-server/capability/{server-id}/{server-name}`; what the client sends on its capability
+topic goes to its session like its RPC messages; the client's presence message (its will) ends
+its session and cancels its work on the device.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import re
-import socket
-import ssl
 
-import paho.mqtt.client as paho
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from . import __version__, broker
 from .events_relay import device_id
-from .serial_link import DeviceError, LinkError
+from .link import DeviceError, LinkError
+from .protocol import (COMPONENT_SERVER, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, PROP_CLIENT_ID,
+                       PROP_COMPONENT, PROP_META, VERSIONS, ServerTopics, clean_level, client_capability,
+                       client_of, client_presence, valid_client_id)
 
 log = logging.getLogger("edgemcp.mqtt.present")
-
-CID = "MCP-MQTT-CLIENT-ID"
-COMPONENT = "MCP-COMPONENT-TYPE"
-VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
-BAD_LEVEL = re.compile(r"[/+#\x00]")
-INVALID_REQUEST = -32600
-
-
-def clean_level(s):
-    """A string made safe as one topic level (no separators, no wildcards)."""
-    return BAD_LEVEL.sub("_", s) or "_"
-
-
-def _props(packet, pairs):
-    p = Properties(packet)
-    p.UserProperty = list(pairs)
-    return p
-
-
-def _user(props):
-    return dict(getattr(props, "UserProperty", None) or [])
-
-
-def _nodelay(client, userdata, sock):
-    # RPC messages are small and wait for each other: Nagle's algorithm would hold them back.
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except (OSError, AttributeError):
-        pass
-
-
-def new_client(settings, client_id, will=None, connect_user=(), cafile=None, insecure=False):
-    """A paho MQTT 5 client (not yet connected) with the broker settings of broker.settings()."""
-    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
-    if settings["username"]:
-        c.username_pw_set(settings["username"], settings["password"])
-    if settings["tls"]:
-        ctx = ssl.create_default_context(cafile=cafile)
-        if insecure:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        c.tls_set_context(ctx)
-    if will:
-        c.will_set(*will)
-    c.reconnect_delay_set(1, 10)
-    c.on_socket_open = _nodelay
-    c.connect_props = _props(PacketTypes.CONNECT, connect_user) if connect_user else None
-    return c
 
 
 class _Session:
@@ -95,9 +45,10 @@ class Presented:
         self.opts = opts
         self.loop = loop
         self.client = None
+        self._subs = None  # broker.Subscriptions of the client
         self.sid = self.name = None
+        self.topics = None  # protocol.ServerTopics
         self.sessions = {}  # mcp-client-id -> _Session
-        self._subacks = {}  # mid -> future
         self.online = False
         self.connected = False
 
@@ -119,20 +70,18 @@ class Presented:
             log.info("device %s speaks MQTT itself: not presented by the bridge", self.link.name)
             await self.close()
             return
-        tail = f"{did}/{name}"
-        self.presence = "$mcp-server/presence/" + tail
-        self.control = "$mcp-server/" + tail
-        self.capability = "$mcp-server/capability/" + tail
+        self.topics = t = ServerTopics(did, name)
         self.online = True
         if self.client is None:
             meta = json.dumps({"implementation": "edgemcp-bridge", "version": __version__, "via": "serial"})
-            c = self.client = new_client(self.settings, did, will=(self.presence, b"", 1, True),
-                                         connect_user=[(COMPONENT, "mcp-server"), ("MCP-META", meta)],
-                                         cafile=self.opts.get("cafile"), insecure=self.opts.get("insecure"))
+            c = self.client = broker.new_client(
+                self.settings, did, will=(t.presence, b"", 1, True),
+                connect_user=[(PROP_COMPONENT, COMPONENT_SERVER), (PROP_META, meta)],
+                cafile=self.opts.get("cafile"), insecure=self.opts.get("insecure"))
+            self._subs = broker.Subscriptions(c, self.loop)
             c.on_connect = self._on_connect_thread
             c.on_disconnect = self._on_disconnect_thread
             c.on_message = self._on_message_thread
-            c.on_subscribe = self._on_subscribe_thread
             c.connect_async(self.settings["host"], self.settings["port"], keepalive=30, clean_start=True,
                             properties=c.connect_props)
             c.loop_start()
@@ -151,7 +100,7 @@ class Presented:
         """The serial link went down: the device is not offered while it is away."""
         self.online = False
         if self.client is not None and self.connected:
-            self.client.publish(self.presence, b"", 1, True)
+            self.client.publish(self.topics.presence, b"", 1, True)
 
     async def close(self):
         c, self.client = self.client, None
@@ -160,7 +109,7 @@ class Presented:
         if c is None:
             return
         if self.connected:
-            info = c.publish(self.presence, b"", 1, True)  # cleared before leaving, as the binding asks
+            info = c.publish(self.topics.presence, b"", 1, True)  # cleared before leaving, as the binding asks
             await asyncio.to_thread(info.wait_for_publish, 3)
         c.disconnect()
         await asyncio.to_thread(c.loop_stop)
@@ -173,13 +122,13 @@ class Presented:
         online = {"jsonrpc": "2.0", "method": "notifications/server/online", "params": {
             "server_name": self.name,
             "description": f"edgemcp device {self.sid} (serial, via the edgemcp bridge); tools: {tools}"}}
-        self._publish(self.presence, online, retain=True)
+        self._publish(self.topics.presence, online, retain=True)
 
     def _publish(self, topic, msg, retain=False):
         if self.client is None:
             return
         self.client.publish(topic, json.dumps(msg, separators=(",", ":")), 1, retain,
-                            properties=_props(PacketTypes.PUBLISH, [(COMPONENT, "mcp-server"), (CID, self.sid)]))
+                            properties=broker.props([(PROP_COMPONENT, COMPONENT_SERVER), (PROP_CLIENT_ID, self.sid)]))
 
     # ----- paho's thread: hand everything to the loop
 
@@ -192,9 +141,6 @@ class Presented:
     def _on_message_thread(self, client, userdata, msg):
         self.loop.call_soon_threadsafe(self._on_message, client, msg.topic, msg.payload, msg.properties)
 
-    def _on_subscribe_thread(self, client, userdata, mid, reasons, props):
-        self.loop.call_soon_threadsafe(self._on_suback, mid, reasons)
-
     # ----- broker events (asyncio thread)
 
     def _on_connect(self, client, reason):
@@ -204,7 +150,7 @@ class Presented:
             log.warning("device %s: the broker refused its presence connection: %s", self.link.name, reason)
             return
         self.connected = True
-        client.subscribe(self.control, options=SubscribeOptions(qos=1))
+        client.subscribe(self.topics.control, options=SubscribeOptions(qos=1))
         self._announce()
         log.info("device %s presented on the broker as %s (server-id %s)", self.link.name, self.name, self.sid)
 
@@ -215,39 +161,24 @@ class Presented:
         for cid in list(self.sessions):  # session expiry 0: the broker forgot the clients' topics
             self._end(cid, unsubscribe=False)
 
-    def _on_suback(self, mid, reasons):
-        fut = self._subacks.pop(mid, None)
-        if fut and not fut.done():
-            fut.set_result(reasons)
-
     def _on_message(self, client, topic, payload, props):
         if client is not self.client:
             return
-        if topic == self.control:
-            cid = _user(props).get(CID)
-            if not cid or BAD_LEVEL.search(cid):
-                log.warning("device %s: initialize without a usable %s user property dropped", self.link.name, CID)
+        if topic == self.topics.control:
+            cid = broker.user_of(props).get(PROP_CLIENT_ID)
+            if not valid_client_id(cid):
+                log.warning("device %s: initialize without a usable %s user property dropped", self.link.name,
+                            PROP_CLIENT_ID)
                 return
             self.loop.create_task(self._initialize(cid, payload))
             return
-        if topic.startswith("$mcp-client/presence/"):
-            self._end(topic[len("$mcp-client/presence/"):])
-            return
-        parts = topic.split("/", 2)
-        if parts[0] == "$mcp-rpc" and len(parts) == 3:
-            s = self.sessions.get(parts[1])
+        kind, cid = client_of(topic)
+        if kind == "presence":
+            self._end(cid)
+        elif kind is not None:  # its RPC topic, or its capability topic (roots list changed)
+            s = self.sessions.get(cid)
             if s is not None:
                 self._rpc(s, payload)
-
-    async def _subscribe(self, topic, options):
-        r, mid = self.client.subscribe(topic, options=options)
-        if r != paho.MQTT_ERR_SUCCESS:
-            raise LinkError(f"subscribe to {topic} failed: {paho.error_string(r)}")
-        fut = self.loop.create_future()
-        self._subacks[mid] = fut
-        reasons = await asyncio.wait_for(fut, 10)
-        if any(rc.is_failure for rc in reasons):
-            raise LinkError(f"the broker refused the subscription to {topic}: {reasons}")
 
     async def _initialize(self, cid, payload):
         try:
@@ -260,17 +191,17 @@ class Presented:
         old = self.sessions.pop(cid, None)
         if old:
             self._cancel(old)
-        rpc = f"$mcp-rpc/{cid}/{self.sid}/{self.name}"
+        rpc = self.topics.rpc(cid)
         try:  # the binding: subscribe to the client's topics before answering
-            await self._subscribe(f"$mcp-client/presence/{cid}", SubscribeOptions(qos=1))
-            await self._subscribe(f"$mcp-client/capability/{cid}", SubscribeOptions(qos=1))
-            await self._subscribe(rpc, SubscribeOptions(qos=1, noLocal=True))
-        except (LinkError, asyncio.TimeoutError) as e:
+            await self._subs.subscribe(client_presence(cid), SubscribeOptions(qos=1))
+            await self._subs.subscribe(client_capability(cid), SubscribeOptions(qos=1))
+            await self._subs.subscribe(rpc, SubscribeOptions(qos=1, noLocal=True))
+        except (broker.BrokerError, asyncio.TimeoutError) as e:
             log.warning("device %s: cannot serve MQTT client %s: %s", self.link.name, cid, e)
             return
         s = self.sessions[cid] = _Session(cid, rpc)
         if self.link.state != "up":
-            self._error(s, msg["id"], -32603, f"device {self.link.name!r} is not connected")
+            self._error(s, msg["id"], INTERNAL_ERROR, f"device {self.link.name!r} is not connected")
             return
         asked = (msg.get("params") or {}).get("protocolVersion")
         result = {"protocolVersion": asked if asked in VERSIONS else self.link.protocol_version,
@@ -286,7 +217,7 @@ class Presented:
             return
         self._cancel(s)
         if unsubscribe and self.client is not None and self.connected:
-            self.client.unsubscribe([f"$mcp-client/presence/{cid}", f"$mcp-client/capability/{cid}", s.rpc])
+            self.client.unsubscribe([client_presence(cid), client_capability(cid), s.rpc])
 
     @staticmethod
     def _cancel(s):
@@ -304,7 +235,7 @@ class Presented:
         try:
             msg = json.loads(payload)
         except ValueError:
-            self._error(s, None, -32700, "parse error: not JSON")
+            self._error(s, None, PARSE_ERROR, "parse error: not JSON")
             return
         if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0":
             self._error(s, None, INVALID_REQUEST, "not a JSON-RPC 2.0 message")
@@ -322,7 +253,7 @@ class Presented:
                 self._end(s.cid)
             return
         if not isinstance(params, dict):
-            self._error(s, msg["id"], -32602, "params must be an object")
+            self._error(s, msg["id"], INVALID_PARAMS, "params must be an object")
             return
         t = self.loop.create_task(self._relay(s, msg["id"], method, params))
         s.tasks[msg["id"]] = t
@@ -355,7 +286,7 @@ class Presented:
         if not self.connected:
             return
         if method.endswith("/list_changed") or method == "notifications/resources/updated":
-            self._publish(self.capability, {"jsonrpc": "2.0", "method": method, "params": params})
+            self._publish(self.topics.capability, {"jsonrpc": "2.0", "method": method, "params": params})
         elif method == "notifications/message":
             for s in self.sessions.values():
                 self._publish(s.rpc, {"jsonrpc": "2.0", "method": method, "params": params})

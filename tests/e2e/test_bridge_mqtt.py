@@ -1,9 +1,9 @@
 """The bridge's MQTT side against real mosquitto and virtual devices: a USB-only device presented
 on the broker as an MCP-over-MQTT server, driven by an MCP-over-MQTT client written here with
-paho-mqtt from the EMQX binding (mqtt-ai/mcp-over-mqtt, 2025-03-26 mqtt_transport.md)."""
+paho-mqtt from the EMQX binding (mqtt-ai/mcp-over-mqtt, 2025-03-26 mqtt_transport.md), the same
+client that tests the device's own MQTT link (_support/mqtt_mcp_client.py)."""
 import binascii
 import json
-import queue
 import socket
 import subprocess
 import threading
@@ -12,10 +12,9 @@ import uuid
 
 import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from _support.mqtt_mcp_client import McpMqttClient
 from mqtt_broker import mqtt_broker  # noqa: F401  (fixture)
 from test_bridge_support import BridgeProc
 
@@ -78,55 +77,6 @@ class Presence:
         self.c.loop_stop()
 
 
-class McpMqttClient:
-    """An MCP client over MQTT 5: a fresh client id per session, a will on its presence topic,
-    No Local on its RPC topic, initialize on the server's control topic."""
-
-    def __init__(self, broker, sid, name):
-        self.cid = uuid.uuid4().hex
-        self.rpc = f"$mcp-rpc/{self.cid}/{sid}/{name}"
-        self.control = f"$mcp-server/{sid}/{name}"
-        bye = json.dumps({"jsonrpc": "2.0", "method": "notifications/disconnected"})
-        self.c = _client(broker, self.cid, will=(f"$mcp-client/presence/{self.cid}", bye, 1, False))
-        self.inbox = queue.Queue()
-        self.c.on_message = lambda client, u, m: self.inbox.put(json.loads(m.payload))
-        self.ids = iter(range(1, 10**6))
-        _connect(self.c, broker)
-        _subscribe(self.c, self.rpc, no_local=True)
-        self.notes = []
-
-    def _props(self):
-        p = Properties(PacketTypes.PUBLISH)
-        p.UserProperty = [("MCP-COMPONENT-TYPE", "mcp-client"), ("MCP-MQTT-CLIENT-ID", self.cid)]
-        return p
-
-    def send(self, msg, topic=None):
-        self.c.publish(topic or self.rpc, json.dumps(msg), 1, properties=self._props()).wait_for_publish(10)
-
-    def request(self, method, params=None, topic=None, timeout=20):
-        rid = next(self.ids)
-        self.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}}, topic)
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = self.inbox.get(timeout=max(0.01, deadline - time.monotonic()))
-            if msg.get("id") == rid and "method" not in msg:
-                return msg
-            self.notes.append(msg)
-
-    def initialize(self):
-        r = self.request("initialize", {"protocolVersion": "2025-03-26", "capabilities": {},
-                                        "clientInfo": {"name": "paho-test", "version": "0"}}, topic=self.control)
-        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-        return r
-
-    def close(self, clean=True):
-        if clean:
-            self.send({"jsonrpc": "2.0", "method": "notifications/disconnected"},
-                      topic=f"$mcp-client/presence/{self.cid}")
-        self.c.disconnect()
-        self.c.loop_stop()
-
-
 def test_serial_device_presented_as_mcp_over_mqtt_server(tmp_path, mqtt_broker):
     watch = Presence(mqtt_broker)
     bridge = BridgeProc(tmp_path, ("d",), "--mqtt", mqtt_broker.url, "--no-mqtt-events")
@@ -138,37 +88,39 @@ def test_serial_device_presented_as_mcp_over_mqtt_server(tmp_path, mqtt_broker):
         assert online["method"] == "notifications/server/online"
         assert online["params"]["server_name"] == name and "echo" in online["params"]["description"]
 
-        c = McpMqttClient(mqtt_broker, sid, name)
-        r = c.initialize()
+        c = McpMqttClient(mqtt_broker, name_filter=None)
+        r = c.initialize(sid, name)
         assert r["result"]["protocolVersion"] == "2025-03-26"
         assert "tools" in r["result"]["capabilities"]
         assert r["result"]["serverInfo"]["name"] == "dev-d"
 
-        tools = {t["name"] for t in c.request("tools/list")["result"]["tools"]}
+        tools = {t["name"] for t in c.call("tools/list")["result"]["tools"]}
         assert {"device_info", "echo", "slow", "add"} <= tools
-        r = c.request("tools/call", {"name": "echo", "arguments": {"text": "over mqtt"}})
+        r = c.call("tools/call", {"name": "echo", "arguments": {"text": "over mqtt"}})
         assert r["result"]["content"][0]["text"] == "over mqtt"
-        r = c.request("tools/call", {"name": "device_info", "arguments": {}})
+        r = c.call("tools/call", {"name": "device_info", "arguments": {}})
         assert r["result"]["structuredContent"]["device_id"] == sid
-        r = c.request("tools/call", {"name": "slow", "arguments": {"seconds": 0.3, "steps": 3},
+        r = c.call("tools/call", {"name": "slow", "arguments": {"seconds": 0.3, "steps": 3},
                                      "_meta": {"progressToken": "p1"}})
         assert r["result"]["structuredContent"] == {"slept": 0.3, "steps": 3}
-        progress = [n["params"] for n in c.notes if n.get("method") == "notifications/progress"]
+        progress = [n["params"] for n in c.notifications("notifications/progress")]
         assert [(p["progressToken"], p["progress"]) for p in progress] == [("p1", 1), ("p1", 2), ("p1", 3)]
-        r = c.request("tools/call", {"name": "nosuchtool", "arguments": {}})
+        r = c.call("tools/call", {"name": "nosuchtool", "arguments": {}})
         assert "error" in r or r["result"].get("isError")
-        r = c.request("tools/call", {"name": "add", "arguments": {"a": "x"}})
+        r = c.call("tools/call", {"name": "add", "arguments": {"a": "x"}})
         assert "error" in r or r["result"].get("isError")  # bad input: a clear error, the device goes on
-        assert c.request("ping")["result"] == {}
-        r = c.request("tools/call", {"name": "add", "arguments": {"a": 2, "b": 40}})
+        assert c.call("ping")["result"] == {}
+        # What a client sends on its capability topic reaches its session, as on the device.
+        assert c.call("ping", topic=f"$mcp-client/capability/{c.cid}")["result"] == {}
+        r = c.call("tools/call", {"name": "add", "arguments": {"a": 2, "b": 40}})
         assert r["result"]["structuredContent"] == {"sum": 42}
 
         # A second client at the same time; the first one leaves by its will (no clean goodbye).
-        c2 = McpMqttClient(mqtt_broker, sid, name)
-        c2.initialize()
+        c2 = McpMqttClient(mqtt_broker, name_filter=None)
+        c2.initialize(sid, name)
         c.c.socket().close()  # an abrupt end: the broker sends its will
         c.c.loop_stop()
-        r = c2.request("tools/call", {"name": "echo", "arguments": {"text": "second"}})
+        r = c2.call("tools/call", {"name": "echo", "arguments": {"text": "second"}})
         assert r["result"]["content"][0]["text"] == "second"
         c2.close()
     finally:
@@ -204,10 +156,10 @@ def test_serial_device_with_its_own_broker_link_not_presented_twice(tmp_path, mq
     try:
         name, online = watch.wait(lambda s: s.get(sid, (None, None))[1] is not None)[sid]
         assert "via the edgemcp bridge" not in online["params"]["description"]
-        c = McpMqttClient(mqtt_broker, sid, name)
-        c.initialize()
+        c = McpMqttClient(mqtt_broker, name_filter=None)
+        c.initialize(sid, name)
         for i in range(10):  # the device's own connection stays (a take-over would end its sessions)
-            r = c.request("tools/call", {"name": "echo", "arguments": {"text": str(i)}})
+            r = c.call("tools/call", {"name": "echo", "arguments": {"text": str(i)}})
             assert r["result"]["content"][0]["text"] == str(i)
             time.sleep(0.1)
         c.close()
@@ -265,9 +217,9 @@ def test_presented_device_away_and_back(tmp_path, mqtt_broker):
         os.kill(bridge.devices_info()["r"]["pid"], signal.SIGKILL)
         bridge.wait_state("r", "up", connects=2)
         watch.wait(lambda s: s[sid][1] is not None and seen[:1] == [False] and seen[-1:] == [True])
-        c = McpMqttClient(mqtt_broker, sid, name)
-        c.initialize()
-        r = c.request("tools/call", {"name": "echo", "arguments": {"text": "back"}})
+        c = McpMqttClient(mqtt_broker, name_filter=None)
+        c.initialize(sid, name)
+        r = c.call("tools/call", {"name": "echo", "arguments": {"text": "back"}})
         assert r["result"]["content"][0]["text"] == "back"
         c.close()
     finally:

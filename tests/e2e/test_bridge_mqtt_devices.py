@@ -77,9 +77,9 @@ def test_mqtt_device_joins_and_leaves_the_bridge(tmp_path, mqtt_broker):
                 assert r.is_error and text(r) == "on purpose"
 
                 # An independent MCP-over-MQTT client on the broker at the same time.
-                direct = McpMqttClient(mqtt_broker, sid, name)
-                direct.initialize()
-                r = direct.request("tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}})
+                direct = McpMqttClient(mqtt_broker, name_filter=None)
+                direct.initialize(sid, name)
+                r = direct.call("tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}})
                 assert r["result"]["structuredContent"] == {"sum": 3}
                 direct.close()
 

@@ -1,133 +1,24 @@
-"""MCP over MQTT on the virtual device, checked by an independent MCP-over-MQTT client written
-here with paho-mqtt from the EMQX binding (mqtt-ai/mcp-over-mqtt, 2025-03-26 mqtt_transport):
-discovery by the retained presence, initialize on the control topic, RPC on the per-client
-topic, capability notifications, two clients at once, a client's will ending its session, the
-device's will clearing its presence, and the serial link still serving meanwhile."""
+"""MCP over MQTT on the virtual device, checked by the tests' independent MCP-over-MQTT client
+(_support/mqtt_mcp_client.py, paho-mqtt from the EMQX binding, mqtt-ai/mcp-over-mqtt,
+2025-03-26 mqtt_transport): discovery by the retained presence, initialize on the control topic,
+RPC on the per-client topic, capability notifications, the client's capability topic, two
+clients at once, a client's will ending its session, the device's will clearing its presence,
+and the serial link still serving meanwhile."""
 import json
 import os
-import queue
 import signal
-import socket
 import subprocess
-import threading
 import time
-import uuid
 
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from conftest import ROOT
 from mqtt_broker import mqtt_broker  # noqa: F401  (fixture)
 from vdevice import board_root, device_cmd, device_env
 
+from _support.mqtt_mcp_client import McpMqttClient
+
 DEVICE_ID = "mqttdev01"
-
-
-def props(kind, **user):
-    p = Properties(kind)
-    p.UserProperty = list(user.items())
-    return p
-
-
-class McpMqttClient:
-    """An MCP client on the broker, per the binding; requests are answered on its RPC topic."""
-
-    def __init__(self, broker, name_filter="edgemcp/#", ca=None, user=None, pw=None):
-        self.cid = uuid.uuid4().hex
-        self.q = queue.Queue()  # (topic, payload dict or None, retain)
-        c = self.c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.cid, protocol=paho.MQTTv5)
-        gone = json.dumps({"jsonrpc": "2.0", "method": "notifications/disconnected"})
-        c.will_set("$mcp-client/presence/" + self.cid, gone, qos=1,
-                   properties=props(PacketTypes.WILLMESSAGE, **{"MCP-COMPONENT-TYPE": "mcp-client"}))
-        if ca:
-            c.tls_set(ca_certs=str(ca))
-        if user:
-            c.username_pw_set(user, pw)
-        self.subscribed = queue.Queue()
-        c.on_message = lambda c, u, m: self.q.put((m.topic, json.loads(m.payload) if m.payload else None, m.retain))
-        c.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.put([r.value for r in rcs])
-        ok = threading.Event()
-        c.on_connect = lambda c, u, f, rc, p: ok.set()
-        cp = props(PacketTypes.CONNECT, **{"MCP-COMPONENT-TYPE": "mcp-client", "MCP-META": "{}"})
-        cp.SessionExpiryInterval = 0
-        c.connect(broker.host, broker.port, keepalive=30, clean_start=True, properties=cp)
-        c.loop_start()
-        assert ok.wait(10)
-        # paho leaves Nagle on: a request right after a PUBACK would wait for the broker's ACK
-        c.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sub("$mcp-server/presence/+/" + name_filter)
-        self.next_id = 0
-
-    def sub(self, topic, no_local=False):
-        self.c.subscribe(topic, options=SubscribeOptions(qos=1, noLocal=no_local))
-        assert all(r < 128 for r in self.subscribed.get(timeout=10))
-
-    def pub(self, topic, msg):
-        body = json.dumps(msg) if isinstance(msg, dict) else msg
-        p = props(PacketTypes.PUBLISH, **{"MCP-COMPONENT-TYPE": "mcp-client", "MCP-MQTT-CLIENT-ID": self.cid})
-        self.c.publish(topic, body, qos=1, properties=p).wait_for_publish(10)
-
-    def wait(self, pred, timeout=15):
-        deadline = time.monotonic() + timeout
-        kept = []
-        try:
-            while time.monotonic() < deadline:
-                try:
-                    m = self.q.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                if pred(m):
-                    return m
-                kept.append(m)
-            raise AssertionError("nothing matched; got %r" % kept[-10:])
-        finally:
-            for m in kept:
-                self.q.put(m)
-
-    def discover(self):
-        t, msg, retain = self.wait(lambda m: m[0].startswith("$mcp-server/presence/") and m[1])
-        assert msg["method"] == "notifications/server/online"
-        _, _, sid, name = t.split("/", 3)
-        assert name == msg["params"]["server_name"]
-        self.retained = retain
-        return sid, name
-
-    def initialize(self, sid, name):
-        self.sid, self.name = sid, name
-        self.rpc = "$mcp-rpc/%s/%s/%s" % (self.cid, sid, name)
-        self.sub("$mcp-server/capability/%s/%s" % (sid, name))
-        self.sub(self.rpc, no_local=True)
-        self.pub("$mcp-server/%s/%s" % (sid, name), {
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {"protocolVersion": "2025-03-26", "capabilities": {},
-                       "clientInfo": {"name": "paho-mcp-test", "version": "1"}}})
-        r = self.response(0, timeout=15)
-        self.pub(self.rpc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
-        return r
-
-    def response(self, rid, timeout=15):
-        return self.wait(lambda m: m[0] == self.rpc and m[1] and m[1].get("id") == rid, timeout)[1]
-
-    def request(self, method, params=None, timeout=15):
-        self.next_id += 1
-        self.pub(self.rpc, {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}})
-        r = self.response(self.next_id, timeout)
-        assert "error" not in r, r
-        return r["result"]
-
-    def drop(self):
-        """An abrupt end: the socket closes without DISCONNECT, so the broker sends the will."""
-        self.c.loop_stop()
-        self.c.socket().close()
-
-    def close(self):
-        """The orderly end the binding asks for: "disconnected" on our presence topic first."""
-        self.pub("$mcp-client/presence/" + self.cid, {"jsonrpc": "2.0", "method": "notifications/disconnected"})
-        self.c.loop_stop()
-        self.c.disconnect()
 
 
 def start_device(tmp_path, broker, **mqtt):
@@ -165,6 +56,8 @@ def test_mcp_over_mqtt_two_clients(mqtt_broker, device):
         ra = a.initialize(sid, name)["result"]
         assert ra["serverInfo"]["name"] == "mqtt-board" and ra["protocolVersion"] == "2025-03-26"
         b.initialize(sid, name)
+        # what a client sends on its capability topic goes to its session (answered on its RPC topic)
+        assert b.call("ping", topic="$mcp-client/capability/" + b.cid) == {"jsonrpc": "2.0", "id": b.next_id, "result": {}}
         tools = a.request("tools/list")["tools"]
         assert {"echo", "add", "slow", "device_info"} <= {t["name"] for t in tools}
 

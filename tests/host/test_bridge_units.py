@@ -1,6 +1,6 @@
 """Host-side pieces of the bridge on their own: the namespace mapping, device names, the
-board classifier, `edgemcp call`'s argument parsing, and a DeviceLink on a real virtual device
-(ids, timeouts with cancellation, device errors)."""
+board classifier, `edgemcp call`'s argument parsing, a DeviceLink on a real virtual device
+(ids, timeouts with cancellation, device errors), and the link core on a fake transport."""
 import asyncio
 import json
 
@@ -11,7 +11,9 @@ from serial.tools.list_ports_common import ListPortInfo
 from edgemcp_host.bridge import Bridge, View
 from edgemcp_host.commands.call import build_args
 from edgemcp_host.commands.devices import classify
-from edgemcp_host.serial_link import DeviceError, LinkError, make_link
+from edgemcp_host.link import DeviceError, Link, LinkError
+from edgemcp_host.protocol import METHOD_NOT_FOUND, VERSIONS
+from edgemcp_host.serial_link import make_link
 
 
 def links(*names):
@@ -120,4 +122,94 @@ def test_link_on_a_virtual_device(vroot):
         finally:
             await link.stop()
         assert link.transport.proc is None
+    asyncio.run(main())
+
+
+class FakeTransport:
+    kind = "fake"
+    pid = None
+
+    def describe(self):
+        return "fake"
+
+
+class FakeLink(Link):
+    """The link core over a transport that records what goes out; the test plays the device."""
+
+    def __init__(self, **kw):
+        super().__init__("fake", FakeTransport(), **kw)
+        self.sent = []
+
+    def _connected(self):
+        return True
+
+    def _send(self, msg, control=False):
+        self.sent.append((control, msg))
+
+
+def test_link_core_on_a_fake_transport():
+    async def main():
+        link = FakeLink(timeout=0.3)
+        loop = asyncio.get_running_loop()
+
+        def answer(rid, result=None, after=0.0):
+            loop.call_later(after, link._on_message, {"jsonrpc": "2.0", "id": rid, "result": result or {}})
+
+        # The handshake: initialize on the control route, then initialized and the tool list.
+        init = asyncio.ensure_future(link._initialize())
+        await asyncio.sleep(0)
+        control, msg = link.sent[-1]
+        assert control and msg["method"] == "initialize" and msg["params"]["protocolVersion"] == VERSIONS[0]
+        answer(msg["id"], {"protocolVersion": VERSIONS[0], "capabilities": {"tools": {}}, "serverInfo": {"name": "f"}})
+        await asyncio.sleep(0.01)
+        assert [m.get("method") for c, m in link.sent[-2:]] == ["notifications/initialized", "tools/list"]
+        answer(link.sent[-1][1]["id"], {"tools": [{"name": "t"}]})
+        await init
+        assert link.server_info == {"name": "f"} and [t["name"] for t in link.tools] == ["t"]
+        link.state = "up"
+
+        # Progress restarts the clock: answered after 0.55 s with a timeout of 0.3 s.
+        seen = []
+
+        async def on_progress(p):
+            seen.append(p["progress"])
+        call = asyncio.ensure_future(link.request("tools/call", {"name": "t"}, on_progress=on_progress))
+        await asyncio.sleep(0)
+        rid = link.sent[-1][1]["id"]
+        assert link.sent[-1][1]["params"]["_meta"] == {"progressToken": rid}
+        for i, t in enumerate((0.2, 0.4), 1):
+            loop.call_later(t, link._on_message, {"jsonrpc": "2.0", "method": "notifications/progress",
+                                                  "params": {"progressToken": rid, "progress": i}})
+        answer(rid, {"ok": True}, after=0.55)
+        assert await call == {"ok": True} and seen == [1, 2]
+
+        # No answer: the request fails and the device is told to stop; its late answer is no stray.
+        with pytest.raises(LinkError, match="did not answer tools/call within 0.3 s"):
+            await link.request("tools/call", {"name": "t"})
+        cancel = link.sent[-1][1]
+        assert cancel["method"] == "notifications/cancelled"
+        answer(cancel["params"]["requestId"])
+        answer(9999)  # never asked for
+        await asyncio.sleep(0.01)
+        assert link.stray == 1 and link.info()["pending"] == 0
+
+        # An error from the device, and a request from it the bridge cannot serve.
+        call = asyncio.ensure_future(link.request("nope"))
+        await asyncio.sleep(0)
+        link._on_message({"jsonrpc": "2.0", "id": link.sent[-1][1]["id"],
+                          "error": {"code": METHOD_NOT_FOUND, "message": "no"}})
+        with pytest.raises(DeviceError) as e:
+            await call
+        assert e.value.code == METHOD_NOT_FOUND
+        link._on_message({"jsonrpc": "2.0", "id": "x", "method": "roots/list"})
+        assert link.sent[-1][1] == {"jsonrpc": "2.0", "id": "x",
+                                    "error": {"code": METHOD_NOT_FOUND, "message": "the bridge serves no requests"}}
+
+        # The session ends: every request in flight fails at once.
+        call = asyncio.ensure_future(link.request("tools/call", {"name": "t"}, timeout=10))
+        await asyncio.sleep(0)
+        link._mark_down("gone")
+        with pytest.raises(LinkError, match="disconnected"):
+            await call
+        assert link.state == "down"
     asyncio.run(main())

@@ -55,7 +55,8 @@ def print_result(r):
 
 
 async def call_direct(args):
-    from ..serial_link import DeviceError, LinkError, make_link
+    from ..link import DeviceError, LinkError
+    from ..serial_link import make_link
 
     try:
         link = make_link(args.device, 1, vdev_root=args.vdev_root, timeout=args.timeout)

@@ -8,6 +8,7 @@ import sys
 import time
 
 from .. import __version__, console
+from ..protocol import LATEST_VERSION
 
 EXAMPLES = """examples:
   edgemcp logs --port /dev/ttyACM0                  info and above, until Ctrl-C
@@ -114,7 +115,7 @@ def run(args):
             if show(msg.get("params") or {}):
                 raise _Done
 
-    init = {"protocolVersion": "2025-11-25", "capabilities": {},
+    init = {"protocolVersion": LATEST_VERSION, "capabilities": {},
             "clientInfo": {"name": "edgemcp-logs", "version": __version__}}
     try:
         with console.console_path(args) as path:
