@@ -30,7 +30,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions  # noqa: E402
 
 from mqtt_broker import Broker  # noqa: E402
 from test_bridge_mqtt import McpMqttClient, Presence  # noqa: E402
-from test_bridge_support import BridgeProc, http_client  # noqa: E402
+from _support.bridge import BridgeProc, http_client  # noqa: E402
 from vdevice import board_root, device_cmd, device_env  # noqa: E402
 
 N_EVENTS = 2000

@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from conftest import DEVICE_BIN, ROOT
+from support import DEVICE_BIN, ROOT
 
 
 def vbi(n):

@@ -19,8 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from conftest import ROOT
-from mqtt_broker import mqtt_broker  # noqa: F401  (fixture)
+from support import ROOT
 from vdevice import board_root, device_cmd, device_env
 
 DEVICE_ID = "mqttdev01"
