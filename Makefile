@@ -87,7 +87,7 @@ test: setup
 test-device test-host test-e2e: test-%: setup
 	$(VENV)/bin/pytest -q tests/$*
 
-lint: venv
+lint: apt venv  # apt first: a clean machine may lack python3-venv
 	$(VENV)/bin/ruff check .
 
 bench: setup
