@@ -23,11 +23,14 @@ changed = $(if $(filter-out $(1),$(shell cat $(2) 2>/dev/null))$(filter-out $(sh
 
 FIRMWARE_SRC := $(shell find firmware boards/unix cmodules -type f \( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.mk' \) 2>/dev/null)
 
-.PHONY: FORCE help setup apt micropython device venv node run test bench firmware flash fuzz clean
+.PHONY: FORCE help setup apt micropython device venv node run test test-device test-host test-e2e lint bench \
+	firmware flash fuzz clean
 
 help:
 	@echo "make run    - a virtual device behind the bridge, ready for MCP clients"
 	@echo "make test   - the whole test suite (sets up what it needs first)"
+	@echo "make test-device, test-host, test-e2e - one layer of it (see tests/README.md)"
+	@echo "make lint   - ruff over the tree (ruff.toml)"
 	@echo "make bench  - benchmarks; tables on stdout, JSON under build/bench/"
 	@echo "make setup  - install and build everything the two need"
 	@echo "make firmware BOARD=EDGEMCP_S3 MICROPY_DIR=... - the ESP32-S3 image (needs ESP-IDF)"
@@ -80,6 +83,13 @@ run: setup
 test: setup
 	$(VENV)/bin/pytest -q tests
 
+# One layer at a time (tests/README.md says what each holds).
+test-device test-host test-e2e: test-%: setup
+	$(VENV)/bin/pytest -q tests/$*
+
+lint: apt venv  # apt first: a clean machine may lack python3-venv
+	$(VENV)/bin/ruff check .
+
 bench: setup
 	@mkdir -p build/bench
 	@# bench/mp_*.py are MicroPython scripts the benchmarks run on the virtual device
@@ -95,12 +105,7 @@ BOARD ?= EDGEMCP_S3
 VARIANT ?=
 FIRMWARE_BUILD := build/$(BOARD)$(if $(VARIANT),-$(VARIANT))
 firmware:
-	@test -n "$$IDF_PATH" || { echo "firmware: IDF_PATH is not set: install ESP-IDF v5.2.2 (MicroPython 1.25 supports v5.2-v5.4) and run 'source \$$IDF_PATH/export.sh'"; exit 1; }
-	@command -v idf.py >/dev/null || { echo "firmware: idf.py not on PATH: run 'source \$$IDF_PATH/export.sh'"; exit 1; }
-	@test -f $(MICROPY_DIR)/ports/esp32/Makefile || { echo "firmware: no MicroPython tree at MICROPY_DIR=$(MICROPY_DIR) (pass MICROPY_DIR=<a git checkout of MicroPython v1.25.0>)"; exit 1; }
-	@for d in berkeley-db-1.xx tinyusb; do ls -A $(MICROPY_DIR)/lib/$$d 2>/dev/null | grep -q . || { echo "firmware: $(MICROPY_DIR)/lib/$$d is empty: the ESP32 port needs MicroPython's submodules; use a git checkout of v1.25.0, run 'make -C <it>/ports/esp32 BOARD=ESP32_GENERIC_S3 submodules', then pass MICROPY_DIR=<it>"; exit 1; }; done
-	@test -f boards/$(BOARD)/mpconfigboard.cmake || { echo "firmware: no board boards/$(BOARD)"; exit 1; }
-	@test -z "$(VARIANT)" || test -f boards/$(BOARD)/mpconfigvariant_$(VARIANT).cmake || { echo "firmware: board $(BOARD) has no variant $(VARIANT) (boards/$(BOARD)/mpconfigvariant_*.cmake)"; exit 1; }
+	@bash scripts/check-firmware-env.sh $(MICROPY_DIR) $(BOARD) $(VARIANT)
 	$(MAKE) -C $(MICROPY_DIR)/mpy-cross
 	$(MAKE) -C $(MICROPY_DIR)/ports/esp32 BOARD_DIR=$(abspath boards/$(BOARD)) $(if $(VARIANT),BOARD_VARIANT=$(VARIANT)) \
 		BUILD=$(abspath $(FIRMWARE_BUILD)) USER_C_MODULES=$(abspath cmodules/micropython.cmake)

@@ -206,7 +206,7 @@ def main():
     sweep = device(SWEEP_SCRIPT % seeds, heap="8M")
     cpu = "?"
     try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
     except (OSError, StopIteration):
         pass
     r["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, {cpu}"

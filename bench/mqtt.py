@@ -29,8 +29,9 @@ import paho.mqtt.client as paho  # noqa: E402
 from paho.mqtt.subscribeoptions import SubscribeOptions  # noqa: E402
 
 from mqtt_broker import Broker  # noqa: E402
-from test_bridge_mqtt import McpMqttClient, Presence  # noqa: E402
-from test_bridge_support import BridgeProc, http_client  # noqa: E402
+from _support.mqtt_mcp_client import McpMqttClient  # noqa: E402
+from test_bridge_mqtt import Presence  # noqa: E402
+from _support.bridge import BridgeProc, http_client  # noqa: E402
 from vdevice import board_root, device_cmd, device_env  # noqa: E402
 
 N_EVENTS = 2000
@@ -161,8 +162,8 @@ def percentiles(lat):
 
 
 def mqtt_round_trips(broker, sid, name, n):
-    c = McpMqttClient(broker, sid, name)
-    c.initialize()
+    c = McpMqttClient(broker, name_filter=None)
+    c.initialize(sid, name)
     lat = []
     for i in range(n):
         t = time.perf_counter()

@@ -1,14 +1,8 @@
-"""Shared test fixtures: where the virtual device binary and the real models are, and how to
-run MicroPython code on the virtual device."""
-import os
-import pathlib
-import subprocess
-
+"""Shared test fixtures: the virtual device binary and the real models, checked once per session
+(paths and run_micropython live in support.py, which tests import as a module)."""
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-DEVICE_BIN = pathlib.Path(os.environ.get("EDGEMCP_DEVICE_BIN", ROOT / "build/unix/micropython-edgemcp"))
-MODELS = pathlib.Path(os.environ.get("EDGEMCP_MODELS", ROOT.parent / "shared/models"))
+from support import DEVICE_BIN, MODELS
 
 
 @pytest.fixture(scope="session")
@@ -23,17 +17,3 @@ def models_dir():
     if not (MODELS / "person_detect.tflite").exists():
         pytest.fail(f"no test models in {MODELS}: set EDGEMCP_MODELS")
     return MODELS
-
-
-def run_micropython(code_or_path, *args, timeout=120, env=None, cwd=None, heap="2M"):
-    """Run a MicroPython script (a path, or source text) on the virtual device binary.
-    Returns the CompletedProcess; the caller asserts on returncode and output."""
-    cmd = [str(DEVICE_BIN), "-X", f"heapsize={heap}"]
-    if isinstance(code_or_path, pathlib.Path):
-        cmd += [str(code_or_path), *args]
-    else:
-        cmd += ["-c", code_or_path, *args]
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e,
-                          cwd=cwd or ROOT)

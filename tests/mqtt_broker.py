@@ -1,6 +1,6 @@
 """A real mosquitto broker for tests, on a free loopback port, with a config file written here.
 
-    from mqtt_broker import Broker, mqtt_broker   # importing the fixture makes it usable
+    from mqtt_broker import Broker     # the fixture mqtt_broker is registered by e2e/conftest.py
 
     def test_x(mqtt_broker):            # anonymous broker, stopped after the test
         url = mqtt_broker.url           # "mqtt://127.0.0.1:PORT"

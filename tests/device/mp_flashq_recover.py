@@ -1,18 +1,21 @@
 # The flash queue mounts whatever the partition holds: random garbage, erased flash, a
-# half-erased sector, sectors of real queues shuffled, duplicated and bit-flipped. No
-# exception escapes FlashQueue(...); what it then shows was really appended (same seq, same
-# bytes, in order); and it works on from there under strict NOR rules, across remounts.
-import binascii
+# half-erased sector, sectors of real queues shuffled, duplicated and bit-flipped, and every
+# field of docs/flash-queue.md's tables damaged in turn. No exception escapes FlashQueue(...);
+# what it then shows was really appended (same seq, same bytes, in order); and it works on from
+# there under strict NOR rules, across remounts. Images are forged and read with
+# flashq_image.py, which follows the document, not the queue's code.
 import random
 import struct
 import sys
 
 sys.path.insert(0, "tests/device")
 from edgemcp.flashq import FlashQueue  # noqa: E402
+from flashq_image import (A_FIELDS, A_OFF, B_FIELDS, B_OFF, HEADER, RECORD, REC_FIELDS,  # noqa: E402
+                          SECTOR, chain, header_a, header_b, put, read_b, record_crc, record_header,
+                          records)
 from flashq_sweep import Model, do, payload, workload  # noqa: E402
 from powercut import PowerCut, RAMFlash  # noqa: E402
 
-SECTOR = 4096
 random.seed(7)
 
 
@@ -35,23 +38,64 @@ def source(n, policy, seed):
 
 
 def forge(img, sec, i):
-    o = sec * SECTOR
-    struct.pack_into("<4sII", img, o, b"EMQ1", random.getrandbits(16), 0)
-    struct.pack_into("<I", img, o + 8, binascii.crc32(img[o:o + 8]))
+    # Headers with valid checksums and wild fields (bytes 12..16 keep their garbage): serial
+    # chains or not, bases near 2**64; then committed "records" of any length over the
+    # garbage, half of them with a checksum that matches it.
+    put(img, sec, A_OFF, header_a(random.getrandbits(16)))
     base = random.getrandbits(30) if i % 3 else (1 << 64) - 1 - random.getrandbits(8)
     ser = sec + i if i % 4 else random.getrandbits(31)
-    struct.pack_into("<QI", img, o + 16, base, ser)
-    struct.pack_into("<I", img, o + 28, binascii.crc32(img[o + 16:o + 28], binascii.crc32(b"EMQ1")))
-    r = o + 32
-    while r + 8 < o + SECTOR and random.getrandbits(2):
+    put(img, sec, B_OFF, header_b(base, ser))
+    r = HEADER
+    while r + RECORD < SECTOR and random.getrandbits(2):
+        a = sec * SECTOR + r
+        acked = not random.getrandbits(1)
         ln = random.getrandbits(12) if i % 2 else random.getrandbits(6)
-        img[r] = 0
-        img[r + 1] = random.getrandbits(1) * 255
-        img[r + 6] = ln & 255
-        img[r + 7] = ln >> 8
-        if random.getrandbits(1) and r + 8 + ln <= o + SECTOR:  # a valid checksum
-            struct.pack_into("<I", img, r + 2, binascii.crc32(img[r + 6:r + 8 + ln]))
-        r += 8 + ln
+        if random.getrandbits(1) and r + RECORD + ln <= SECTOR:  # a valid checksum
+            crc = record_crc(img[a + RECORD:a + RECORD + ln])
+        else:  # the garbage already there
+            crc = struct.unpack_from("<I", img, a + 2)[0]
+        put(img, sec, r, record_header(ln, crc, True, acked))
+        r += RECORD + ln
+
+
+def flip(img, a, size):
+    # One bit of the size bytes at a, chosen at random.
+    img[a + random.getrandbits(16) % size] ^= 1 << random.getrandbits(3)
+
+
+def fields(img):
+    """Damaged copies of img, one at a time, one per field of the document's tables: headers A
+    and B of every sector of the chain, and every field of the first and last record of each."""
+    for s in chain(img):
+        for off, size in list(A_FIELDS.values()) + list(B_FIELDS.values()):
+            b = bytearray(img)
+            flip(b, s * SECTOR + off, size)
+            yield b
+        recs = records(img, s)
+        for o, data, _ in recs[:1] + recs[1:][-1:]:
+            for off, size in REC_FIELDS.values():
+                size = size or len(data)
+                if size:
+                    b = bytearray(img)
+                    flip(b, s * SECTOR + o + off, size)
+                    yield b
+
+
+def by_the_document(img):
+    """[(seq, data)] the document says img holds unacknowledged: the chain's records, seq =
+    the sector's base + index, from the head sector's last ack mark on."""
+    out = []
+    c = chain(img)
+    for s in c:
+        base = read_b(img, s)[0]
+        recs = records(img, s)
+        start = 0
+        if s == c[0]:
+            for k, r in enumerate(recs):
+                if r[2]:
+                    start = k + 1
+        out += [(base + k, r[1]) for k, r in enumerate(recs) if k >= start]
+    return out
 
 
 def check(img, n, appended, policy="reject"):
@@ -84,7 +128,7 @@ def check(img, n, appended, policy="reject"):
     return len(got)
 
 
-images = shown = 0
+images = shown = field_images = field_shown = 0
 for n in (2, 3, 5, 8):
     appended = {}
     # Erased flash formats itself; random bytes; random bytes with erased sectors between.
@@ -108,6 +152,8 @@ for n in (2, 3, 5, 8):
     # Real queues, damaged.
     for seed in range(6):
         img, appended = source(n, "reject", seed)
+        q = FlashQueue(PowerCut(RAMFlash(n, img)))
+        assert q.peek(len(q) + 1) == by_the_document(img), ("the document reads it differently", n, seed)
         assert check(img, n, appended) >= 0
         for i in range(30):
             b = bytearray(img)
@@ -138,6 +184,9 @@ for n in (2, 3, 5, 8):
                     b[a] ^= 1 << random.getrandbits(3)
             shown += check(bytes(b), n, appended, "drop_oldest" if i % 2 else "reject")
             images += 1
+        for j, b in enumerate(fields(img)):
+            field_shown += check(bytes(b), n, appended, "drop_oldest" if j % 2 else "reject")
+            field_images += 1
 # A half-erased sector at the head of a long queue loses at most what that sector held.
 pc = PowerCut(RAMFlash(6))
 q = FlashQueue(pc)
@@ -146,8 +195,10 @@ for i in range(60):
 q.ack(4)
 img = bytes(pc.dev.mem)
 before = q.peek(len(q))
-h, nb = q._h, q._hnb
-assert h != q._t and len(before) == 55
+c = chain(img)
+h, nb = c[0], read_b(img, c[1])[0]  # the head sector, and the first seq after it
+assert len(c) > 1 and len(before) == 55
+assert by_the_document(img) == before, "the queue and docs/flash-queue.md read the image differently"
 b = bytearray(img)
 b[h * SECTOR + SECTOR // 2:(h + 1) * SECTOR] = b"\xff" * (SECTOR // 2)
 q = FlashQueue(PowerCut(RAMFlash(6, b)))
@@ -157,4 +208,5 @@ hb = [r for r in before if r[0] < nb]
 ha = [r for r in after if r[0] < nb]
 assert ha == hb[:len(ha)] and 0 < len(ha) < len(hb), (len(ha), len(hb))
 print("images mounted:", images, "records shown from damaged queues:", shown)
+print("field damage: images mounted:", field_images, "records shown:", field_shown)
 print("ok")

@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 
-from conftest import run_micropython
+from support import run_micropython
 
 SCRIPTS = sorted(pathlib.Path(__file__).parent.glob("mp_*.py"))
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from conftest import ROOT
-from test_bridge_support import CLI, BridgeProc, env, write_configs
+from support import ROOT
+from _support.bridge import CLI, BridgeProc, env, write_configs
 
 
 def cli(*args, timeout=60, **kw):

@@ -15,8 +15,8 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from conftest import DEVICE_BIN
-from test_bridge_support import BridgeProc, env, http_client
+from support import DEVICE_BIN
+from _support.bridge import BridgeProc, env, http_client
 
 TOKEN = "t0ken-for-tests"
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {

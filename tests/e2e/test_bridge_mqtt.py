@@ -14,9 +14,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from _support.bridge import BridgeProc
 from _support.mqtt_mcp_client import McpMqttClient
-from mqtt_broker import mqtt_broker  # noqa: F401  (fixture)
-from test_bridge_support import BridgeProc
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -174,7 +173,7 @@ def test_broker_credentials(tmp_path):
     """A broker with a password file: the bridge's --mqtt-username/--mqtt-password reach every
     connection it makes; a wrong password stops it at once with a clear message."""
     from mqtt_broker import Broker
-    from test_bridge_support import bridge_cmd, env, write_configs
+    from _support.bridge import bridge_cmd, env, write_configs
 
     with Broker(tmp_path / "mosquitto", users={"bridge": "s3cret", "watch": "w"}) as broker:
         watch_c = _client(broker, "watch-auth")

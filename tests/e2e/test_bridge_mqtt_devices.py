@@ -10,9 +10,9 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from mqtt_broker import mqtt_broker  # noqa: F401  (fixture)
-from test_bridge_mqtt import McpMqttClient, Presence
-from test_bridge_support import BridgeProc, http_client
+from _support.mqtt_mcp_client import McpMqttClient
+from test_bridge_mqtt import Presence
+from _support.bridge import BridgeProc, http_client
 from vdevice import board_root, device_cmd, device_env
 
 pytestmark = pytest.mark.timeout(120)

@@ -12,7 +12,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
 
-from test_bridge_support import BridgeProc, bridge_cmd, env, write_configs
+from _support.bridge import BridgeProc, bridge_cmd, env, write_configs
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_./-]{1,64}$")
 MODES = ["legacy", "auto"]

@@ -14,8 +14,8 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from conftest import DEVICE_BIN
-from test_bridge_support import BridgeProc
+from support import DEVICE_BIN
+from _support.bridge import BridgeProc
 
 
 class Board:

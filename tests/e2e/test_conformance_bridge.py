@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
-from test_bridge_support import BridgeProc, env
+from support import ROOT
+from _support.bridge import BridgeProc, env
 
 NODE = ROOT / "build/node/node_modules/.bin/node"
 CONFORMANCE = ROOT / "build/node/node_modules/@modelcontextprotocol/conformance/dist/index.js"

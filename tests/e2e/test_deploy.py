@@ -9,8 +9,8 @@ import sys
 import threading
 import time
 
-from test_deploy_support import edgemcp, mcp_initialize, vconsole  # noqa: F401  (fixture)
-from conftest import DEVICE_BIN, ROOT
+from _support.deploy import edgemcp, mcp_initialize
+from support import DEVICE_BIN, ROOT
 
 
 def tree(root):

@@ -139,7 +139,9 @@ def test_resource_updated_notification(dev):
 
 def test_ten_thousand_bad_messages_leak_nothing(dev):
     dev.initialize()
-    heap = lambda: dev.request("tools/call", {"name": "device_info", "arguments": {}})["result"]["structuredContent"]["heap_alloc"]
+    def heap():
+        return dev.request("tools/call", {"name": "device_info", "arguments": {}})["result"]["structuredContent"]["heap_alloc"]
+
     heap()  # first call warms what is made once
     before = heap()
     bad = [

@@ -17,8 +17,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from mqtt_broker import Broker, mqtt_broker  # noqa: F401  (fixture)
-from test_bridge_support import BridgeProc, http_client
+from mqtt_broker import Broker
+from _support.bridge import BridgeProc, http_client
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -15,7 +15,7 @@ import numpy as np
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from conftest import DEVICE_BIN
+from support import DEVICE_BIN
 from vdevice import board_root, device_env
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tflite"))

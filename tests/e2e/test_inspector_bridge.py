@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from conftest import DEVICE_BIN, ROOT
-from test_bridge_support import CLI, BridgeProc, env, write_configs
+from support import DEVICE_BIN, ROOT
+from _support.bridge import CLI, BridgeProc, env, write_configs
 
 NODE = ROOT / "build/node/node_modules/.bin/node"
 INSPECTOR = ROOT / "build/node/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js"

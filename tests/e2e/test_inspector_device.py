@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import DEVICE_BIN, ROOT
+from support import DEVICE_BIN, ROOT
 from vdevice import board_root
 
 NODE_BIN = ROOT / "build/node/node_modules/.bin"

@@ -5,12 +5,11 @@ DISCONNECT reason where one is due), keeps its loop running and its unacknowledg
 publish, and finally delivers that publish (with DUP) to a broker that behaves."""
 import json
 import socket
-import struct
 import subprocess
 import threading
 import time
 
-from conftest import DEVICE_BIN, ROOT
+from support import DEVICE_BIN, ROOT
 
 
 def vbi(n):

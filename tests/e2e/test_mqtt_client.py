@@ -14,8 +14,8 @@ import pytest
 from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
 
-from conftest import DEVICE_BIN, ROOT
-from mqtt_broker import Broker, mqtt_broker  # noqa: F401  (fixture)
+from support import DEVICE_BIN, ROOT
+from mqtt_broker import Broker
 
 # The device side: an echo agent. Messages on t/in/<x> come back on t/out/<x> with the same
 # QoS and user properties; every event is printed as one line for the test to follow.

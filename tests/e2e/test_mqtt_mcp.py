@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
-from mqtt_broker import mqtt_broker  # noqa: F401  (fixture)
+from support import ROOT
 from vdevice import board_root, device_cmd, device_env
 
 from _support.mqtt_mcp_client import McpMqttClient

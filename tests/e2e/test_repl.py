@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from conftest import DEVICE_BIN, ROOT
-from test_deploy_support import mcp_initialize, vconsole  # noqa: F401  (fixture)
+from support import DEVICE_BIN, ROOT
+from _support.deploy import mcp_initialize
 
 
 def read_until(fd_or_serial, marker, timeout=10):

@@ -3,7 +3,7 @@ and the command that runs the device app on stdin/stdout."""
 import json
 import os
 
-from conftest import DEVICE_BIN
+from support import DEVICE_BIN
 
 
 def board_root(tmp_path, config=None, name="root"):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from support import ROOT
 
 EDGEMCP = [sys.executable, "-m", "edgemcp_host.cli"]
 

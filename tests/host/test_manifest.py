@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from conftest import DEVICE_BIN, ROOT
+from support import DEVICE_BIN, ROOT
 
 MPY = pathlib.Path(os.environ.get("MICROPY_DIR", ROOT / "build/micropython")).resolve()
 BOARD = ROOT / "boards/EDGEMCP_S3"

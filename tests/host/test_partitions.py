@@ -8,7 +8,7 @@ import struct
 import pytest
 from esp_idf_defs.partitions import APP_TYPE, DATA_TYPE, PartitionTable
 
-from conftest import DEVICE_BIN, ROOT
+from support import DEVICE_BIN, ROOT
 
 BOARD = ROOT / "boards/EDGEMCP_S3"
 CSV = BOARD / "partitions-edgemcp-8MiB.csv"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import DEVICE_BIN, ROOT
+from support import DEVICE_BIN, ROOT
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from conftest import DEVICE_BIN, ROOT
+from support import DEVICE_BIN, ROOT
 
 CONFIG = {"test_tools": True}
 CLI = [sys.executable, "-m", "edgemcp_host.cli"]
