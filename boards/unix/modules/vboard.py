@@ -2,6 +2,7 @@
 # The board's filesystem root "/" is a host folder: EDGEMCP_ROOT, default build/vdev/<device id>
 # under the current directory, so "/edgemcp.json" and "/models/" mean the same as on the board.
 import os
+import sys
 import vfs
 
 
@@ -79,8 +80,6 @@ def console_readinto(mv):
 # ---- The board loop: what a board's main loop does (MicroPython's pyexec): run the app, then
 # the REPL on the console: friendly (">>> "), raw (Ctrl-A; mpremote's protocol with raw-paste),
 # Ctrl-D soft reset (the app runs again, as main.py does on a board).
-import sys
-
 _EOF, _SOFT, _RAW, _FRIENDLY = -1, 1, 2, 3
 _w = sys.stdout.buffer.write
 _one = bytearray(1)

@@ -39,8 +39,8 @@ def banner(url, bridge, token):
             lines.append(f"  {link.name}.{t['name']:<24} {desc}")
     auth = f" --header 'Authorization: Bearer {token}'" if token else ""
     lines += ["", "MCP Inspector (CLI):",
-              f"  PATH=$PWD/build/node/node_modules/.bin:$PATH {inspector} --cli {url} "
-              f"--transport http --method tools/list{auth}",
+              (f"  PATH=$PWD/build/node/node_modules/.bin:$PATH {inspector} --cli {url} "
+               f"--transport http --method tools/list{auth}"),
               "", "MCP client configuration:"]
     entry = {"type": "http", "url": url}
     if token:
