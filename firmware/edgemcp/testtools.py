@@ -1,7 +1,7 @@
 # Fixture tools for tests and protocol conformance runs; loaded only with "test_tools": true.
 import asyncio
 from .registry import tool, ToolError
-from .logs import log
+from .server import log
 
 
 @tool("Echo the text back.", {"text": {"type": "string"}})
