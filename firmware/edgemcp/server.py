@@ -312,12 +312,12 @@ def _resources_read(s, rid, p):
     r = registry.find_resource(uri)
     if r is None:
         raise RpcError(RESOURCE_NOT_FOUND, "resource not found: " + uri, {"uri": uri})
-    e, kw = r
+    res, kw = r
     try:
-        v = e.fn(**kw)
+        v = res.fn(**kw)
     except KeyError:  # a template variable that names nothing
         raise RpcError(RESOURCE_NOT_FOUND, "resource not found: " + uri, {"uri": uri})
-    c = {"uri": uri, "mimeType": e.desc["mimeType"]}
+    c = {"uri": uri, "mimeType": res.desc["mimeType"]}
     if isinstance(v, (bytes, bytearray, memoryview)):
         import binascii
         c["blob"] = binascii.b2a_base64(v, newline=False).decode()
