@@ -26,7 +26,8 @@ async def drain(deliver, batch=8):
 
 
 class _SerialSink:
-    # The bridge on the serial link: one event in flight, resent until acknowledged.
+    # The bridge on the serial link: one event in flight, resent until acknowledged. Kept in
+    # its session's ext (the server declares that slot for an extension such as this one).
     def __init__(self, s):
         self.s = s
         self.acked = -1
