@@ -1,7 +1,7 @@
 # edgemcp on the device: an MCP server for the board's tools.
-# Public API for device tools: tool, resource, prompt, ToolError, log, run.
+# Public API for device tools: tool, resource, prompt, ToolError, log, emit, run.
 from .registry import tool, resource, prompt, ToolError
-from .logs import log
+from .server import log
 from .events import emit
 
 VERSION = "0.1.0"
@@ -10,7 +10,7 @@ VERSION = "0.1.0"
 def run(config=None):
     """Run the device app; config None loads /edgemcp.json (defaults without it)."""
     from . import app
-    app.run(config)
+    app.run(config, VERSION)
 
 
 def main():

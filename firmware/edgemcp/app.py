@@ -1,9 +1,9 @@
-# The device app: loads the configuration, declares the built-in tools, and runs the links
-# on one asyncio loop until the host closes the console, Ctrl-C, or a reset is asked for.
+# The device app, the one module that knows all the others: loads the configuration, hands
+# each part what it needs of it, declares the built-in tools, and runs the links on one
+# asyncio loop until the host closes the console, Ctrl-C, or a reset is asked for.
 import asyncio
-from . import server, config, logs
+from . import config, server
 
-cfg = dict(config.DEFAULTS)
 _stop = None
 _reset = False
 
@@ -22,12 +22,12 @@ async def _until_done(coro):
         stop()
 
 
-async def _main():
+async def _main(cfg, version):
     global _stop
     _stop = asyncio.Event()
     # a failed background task is logged, never printed: stdout carries the protocol
     asyncio.get_event_loop().set_exception_handler(
-        lambda loop, c: logs.log("error", "task failed: %r" % (c.get("exception"),)))
+        lambda loop, c: server.log("error", "task failed: %r" % (c.get("exception"),)))
     from . import serial_link
     asyncio.create_task(_until_done(serial_link.serve(cfg["max_line"])))
     link = None
@@ -35,7 +35,7 @@ async def _main():
     if (cfg.get("mqtt") or {}).get("url"):
         from . import mqtt_link
         forward.mqtt_owns = True
-        link = mqtt_link.start(cfg)
+        link = mqtt_link.start(cfg, version)
     await _stop.wait()
     if link:
         await link.close()  # clears its retained presence
@@ -43,19 +43,18 @@ async def _main():
         await asyncio.sleep_ms(50)  # let the reply that asked for the reset go out
 
 
-def run(config_dict=None, config_path=config.PATH):
+def run(config_dict=None, version="0", config_path=config.PATH):
     global _reset
     problem = None
     if config_dict is None:
         config_dict, problem = config.load(config_path)
-    cfg.clear()
-    cfg.update(config.DEFAULTS)
+    cfg = config.defaults()
     cfg.update(config_dict)
-    from . import VERSION
-    server.settings.update(name=cfg["name"], version=VERSION, page_bytes=cfg["page_bytes"],
-                           max_message=cfg["max_line"])
-    logs.size = cfg["log_records"]
-    from . import builtin  # noqa: F401  (declares the built-in tools)
+    server.settings.update(name=cfg["name"], version=version, page_bytes=cfg["page_bytes"],
+                           max_message=cfg["max_line"], log_records=cfg["log_records"])
+    from . import events, builtin
+    events.policy = cfg["queue_policy"]
+    builtin.setup(cfg, stop)
     try:
         from . import models  # the model tools, on builds with the tflite C module
     except ImportError:
@@ -65,15 +64,15 @@ def run(config_dict=None, config_path=config.PATH):
     if cfg.get("test_tools"):
         from . import testtools  # noqa: F401
     if problem:
-        logs.log("warning", problem)
+        server.log("warning", problem)
     for name in cfg.get("modules") or ():  # the user's own tool modules on the device filesystem
         try:
             __import__(name)
         except Exception as e:  # a broken module must not keep the device from serving
-            logs.log("error", "module %s not loaded: %r" % (name, e))
+            server.log("error", "module %s not loaded: %r" % (name, e))
     _reset = False
     try:
-        asyncio.run(_main())
+        asyncio.run(_main(cfg, version))
     finally:
         asyncio.new_event_loop()
     if _reset:

@@ -5,35 +5,39 @@ import time
 import binascii
 import machine
 from .registry import tool, resource, prompt, ToolError
-from . import app, config, logs, VERSION
+from . import config, server
 
 _START = time.ticks_ms()
+_cfg = None  # the app's configuration and its stop(reset): given by setup()
+_stop = None
 
 
-def device_id():
-    return binascii.hexlify(machine.unique_id()).decode()
+def setup(cfg, stop):
+    global _cfg, _stop
+    _cfg = cfg
+    _stop = stop
 
 
 def _info():
     gc.collect()
     v = sys.implementation.version
     return {
-        "name": app.cfg["name"],
+        "name": _cfg["name"],
         "board": getattr(sys.implementation, "_machine", sys.platform),
         "platform": sys.platform,
-        "firmware": VERSION,
+        "firmware": server.settings["version"],
         "micropython": "%d.%d.%d" % (v[0], v[1], v[2]),
-        "device_id": device_id(),
+        "device_id": binascii.hexlify(machine.unique_id()).decode(),
         "uptime_ms": time.ticks_diff(time.ticks_ms(), _START),
         "heap_free": gc.mem_free(),
         "heap_alloc": gc.mem_alloc(),
     }
 
 
-@tool("Board, firmware and MicroPython versions, device id, uptime and heap (after a collection).",
-      annotations={"readOnlyHint": True})
-def device_info():
-    return _info()
+# One report, as a tool and as a resource.
+tool("Board, firmware and MicroPython versions, device id, uptime and heap (after a collection).",
+     name="device_info", annotations={"readOnlyHint": True})(_info)
+resource("device://info", name="info", description="Same as the device_info tool.")(_info)
 
 
 @tool("Soft-reset the device (the app restarts; connections drop). Needs confirm: true.",
@@ -42,23 +46,18 @@ def device_info():
 def device_reset(confirm):
     if confirm is not True:
         raise ToolError("refusing to reset: pass confirm: true")
-    app.stop(reset=True)
+    _stop(reset=True)
     return "resetting"
-
-
-@resource("device://info", description="Same as the device_info tool.")
-def info():
-    return _info()
 
 
 @resource("device://config", description="The device configuration, secrets redacted.")
 def device_config():
-    return config.redacted(app.cfg)
+    return config.redacted(_cfg)
 
 
 @resource("device://log", description="The most recent device log records, oldest first.")
 def device_log():
-    return logs.records()
+    return server.log_ring
 
 
 @prompt("Ask the model to check this device's health with its tools and resources.",
@@ -66,7 +65,7 @@ def device_log():
 def health_check(focus=None):
     t = ("Check the health of the edgemcp device '%s'. Call the device_info tool and read the "
          "device://log resource. Report free and allocated heap, uptime and any warnings or errors "
-         "in the log, and say whether anything needs attention." % app.cfg["name"])
+         "in the log, and say whether anything needs attention." % _cfg["name"])
     if focus:
         t += " Look closely at: " + focus + "."
     return t

@@ -4,23 +4,29 @@ import json
 import jsoncheck
 
 PATH = "/edgemcp.json"
-DEFAULTS = {
-    "name": "edgemcp",
-    "max_line": 16384,  # bytes in one serial line (one JSON-RPC message)
-    "page_bytes": 4096,  # budget of one tools/list (resources/list, prompts/list) page
-    "log_records": 16,  # records kept for device://log
-    "models_dir": "/models",
-    "queue_policy": "drop_oldest",  # a full event queue drops its oldest events ("reject": emit fails)
-    "test_tools": False,
-    "modules": [],  # modules to import at start (their @tool/@resource/@prompt declarations)  # the echo/slow/fail fixture tools for tests and clients' conformance runs
-}
+
+
+def defaults():
+    # A fresh dict each call: the app keeps one configuration, not a second copy of defaults.
+    return {
+        "name": "edgemcp",
+        "max_line": 16384,  # bytes in one serial line (one JSON-RPC message)
+        "page_bytes": 4096,  # budget of one tools/list (resources/list, prompts/list) page
+        "log_records": 16,  # records kept for device://log
+        "models_dir": "/models",
+        "queue_policy": "drop_oldest",  # a full event queue drops its oldest events ("reject": emit fails)
+        "test_tools": False,  # the echo/slow/fail fixture tools for tests and clients' conformance runs
+        "modules": [],  # modules to import at start (their @tool/@resource/@prompt declarations)
+    }
+
+
 _SECRET = ("password", "secret", "token", "psk", "key")
 
 
 def load(path=PATH):
     """-> (config dict, problem or None). A missing file is not a problem; a bad one is
     reported and the defaults are used."""
-    cfg = dict(DEFAULTS)
+    cfg = defaults()
     try:
         with open(path) as f:
             text = f.read()

@@ -6,18 +6,18 @@ import asyncio
 
 from .registry import resource
 
+policy = "drop_oldest"  # the config's "queue_policy", set by the app: when full, the oldest events make room
 _q = None
 _ahead = False
 wake = asyncio.Event()  # set on every emit: the forwarder (forward.py) has something to send
 
 
 def queue():
-    """The flash queue, opened on first use (policy: config "queue_policy", default
-    "drop_oldest": when full, the oldest events make room)."""
+    """The flash queue, opened on first use."""
     global _q
     if _q is None:
-        from . import app, flashq
-        _q = flashq.open_partition(app.cfg["queue_policy"])
+        from . import flashq
+        _q = flashq.open_partition(policy)
     return _q
 
 

@@ -12,15 +12,20 @@
 import binascii
 import struct
 
-SECTOR = 4096
-_HDR = 32
-_REC = 8
-MAX_RECORD = SECTOR - _HDR - _REC  # 4056 bytes
-_MAGIC = 0x31514D45  # b"EMQ1"
-_CM = binascii.crc32(b"EMQ1")
-_Z1 = b"\x00"
-_Z16 = bytes(16)
+# const(): folded by MicroPython's compiler (no import needed); a public name stays a global.
+SECTOR = const(4096)
+_HDR = const(32)  # the sector headers A and B; records follow
+_B = const(16)  # where B starts
+_REC = const(8)  # a record's header
+MAX_RECORD = const(SECTOR - _HDR - _REC)  # 4056 bytes
+_MAGIC = const(0x31514D45)  # b"EMQ1" read little-endian
+_B_SEED = binascii.crc32(b"EMQ1")  # B's crc starts from this (A's from 0)
+_ZERO1 = b"\x00"
+_ZERO16 = bytes(16)
 _BLANK16 = b"\xff" * 16
+_IOCTL_BLOCKS = const(4)  # the block device protocol's ioctl ops
+_IOCTL_BLOCK_SIZE = const(5)
+_IOCTL_ERASE = const(6)
 
 
 class QueueFull(Exception):
@@ -39,36 +44,44 @@ class FlashQueue:
     def __init__(self, bdev, policy="reject"):
         if policy not in ("reject", "drop_oldest"):
             raise ValueError("policy must be 'reject' or 'drop_oldest'")
-        if bdev.ioctl(5, 0) != SECTOR:
+        if bdev.ioctl(_IOCTL_BLOCK_SIZE, 0) != SECTOR:
             raise ValueError("block size must be 4096")
         self._dev = bdev
-        self._n = bdev.ioctl(4, 0)
-        if self._n < 2:
+        self._sectors = bdev.ioctl(_IOCTL_BLOCKS, 0)
+        if self._sectors < 2:
             raise ValueError("the queue needs at least 2 sectors")
-        self._drop = policy == "drop_oldest"
-        self._buf = bytearray(SECTOR)
+        self._drop_oldest = policy == "drop_oldest"
+        self._buf = bytearray(SECTOR)  # one sector read whole, or a record being built
         self._mv = memoryview(self._buf)
-        self._sh = h = bytearray(_HDR)
+        self._after_a = self._mv[12:]  # what follows A: all 0xff in a freshly erased sector
+        # A sector's headers, read or built; each header as programmed and the part its crc covers.
+        self._hdr = h = bytearray(_HDR)
         m = memoryview(h)
-        self._a8, self._a12, self._b12, self._b16 = m[:8], m[:12], m[16:28], m[16:32]
-        self._rest = self._mv[12:]
-        self._rh = bytearray(_REC)
-        self._appends = self._acks = self._drops = self._erases = self._prog = 0
+        self._a_body, self._a_hdr, self._b_body, self._b_hdr = m[:8], m[:12], m[16:28], m[16:32]
+        self._rec_hdr = bytearray(_REC)
+        # Set by mount, kept up to date after:
+        #   _head, _tail: the oldest sector and the one appended to (the same when one is in use)
+        #   _head_seq, _head_off: the oldest unacknowledged seq and its offset in the head sector
+        #   _head_end: the first seq after the head sector (the base of the sector after it)
+        #   _seq, _tail_off: the seq and the offset the next append gets
+        #   _serial: the tail's serial; _max_erases: the highest erase count seen at mount
+        #   _erased_ahead: 1 when the sector after the tail is already erased with its A written
+        self._appends = self._acks = self._drops = self._erases = self._programmed = 0
         self._mount()
 
-    def _wr(self, s, buf, off):
-        self._prog += len(buf)
+    def _program(self, s, buf, off):
+        self._programmed += len(buf)
         self._dev.writeblocks(s, buf, off)
 
-    def _sector(self, s):
+    def _headers(self, s):
         # -> (erase count or -1, base, serial); base -1: B blank, -2: B not valid.
-        h = self._sh
+        h = self._hdr
         self._dev.readblocks(s, h, 0)
-        w = _le(h, 4, 4) if _le(h, 0, 4) == _MAGIC and binascii.crc32(self._a8) == _le(h, 8, 4) else -1
-        if self._b16 == _BLANK16:
+        w = _le(h, 4, 4) if _le(h, 0, 4) == _MAGIC and binascii.crc32(self._a_body) == _le(h, 8, 4) else -1
+        if self._b_hdr == _BLANK16:
             return w, -1, 0
         # base < 2**62 and serial < 2**30 (top bits clear: no big ints), checksum right
-        if h[23] < 64 and h[27] < 64 and _le(h, 28, 4) == binascii.crc32(self._b12, _CM):
+        if h[23] < 64 and h[27] < 64 and _le(h, 28, 4) == binascii.crc32(self._b_body, _B_SEED):
             return w, _le(h, 16, 8), _le(h, 24, 4)
         return w, -2, 0
 
@@ -92,23 +105,23 @@ class FlashQueue:
         return k, o, a, ao
 
     def _mount(self):
-        n = self._n
+        n = self._sectors
         bases = [0] * n
         sers = [0] * n
         t = -1
-        self._wmax = 0
+        self._max_erases = 0
         for s in range(n):
-            w, b, r = self._sector(s)
-            self._wmax = max(self._wmax, w)
+            w, b, r = self._headers(s)
+            self._max_erases = max(self._max_erases, w)
             bases[s] = b
             sers[s] = r
             if b >= 0 and (t < 0 or r > sers[t]):
                 t = s
-        self._ready = 0
+        self._erased_ahead = 0
         if t < 0:  # no queue here
-            self._h = self._t = n - 1
+            self._head = self._tail = n - 1
             self._seq = 0
-            self._ser = -2
+            self._serial = -2
             self.format()
             return
         h = t
@@ -117,76 +130,76 @@ class FlashQueue:
             if p == t or bases[p] < 0 or sers[p] != sers[h] - 1 or bases[p] > bases[h]:
                 break
             h = p
-        self._t = t
-        self._h = h
-        self._ser = sers[t]
-        self._hnb = bases[(h + 1) % n]
+        self._tail = t
+        self._head = h
+        self._serial = sers[t]
+        self._head_end = bases[(h + 1) % n]
         k, o, a, ao = self._scan(h)
-        self._hseq = bases[h] + a
-        self._hoff = ao
+        self._head_seq = bases[h] + a
+        self._head_off = ao
         if h != t:
-            self._hseq = min(self._hseq, self._hnb)
+            self._head_seq = min(self._head_seq, self._head_end)
             k, o, _, _ = self._scan(t)
         self._seq = bases[t] + k
         # Appending goes on in this sector only if nothing was ever programmed past its end.
-        self._toff = o if o >= SECTOR or min(self._mv[o:]) == 255 else SECTOR
+        self._tail_off = o if o >= SECTOR or min(self._mv[o:]) == 255 else SECTOR
 
-    def _prep(self, s):
+    def _prepare(self, s):
         # Leaves sector s erased with a valid A header (erases unless it is so already).
-        w, b, _ = self._sector(s)
+        w, b, _ = self._headers(s)
         if b == -1 and w >= 0:
             self._dev.readblocks(s, self._buf, 0)
-            if min(self._rest) == 255:
+            if min(self._after_a) == 255:
                 return
         if b >= 0:  # retire first: a cut erase must not leave a valid header behind
-            self._wr(s, _Z16, 16)
-        self._dev.ioctl(6, s)
+            self._program(s, _ZERO16, _B)
+        self._dev.ioctl(_IOCTL_ERASE, s)
         self._erases += 1
-        w = (w if w >= 0 else self._wmax) + 1  # a lost count: the highest seen at mount
-        h = self._sh
+        w = (w if w >= 0 else self._max_erases) + 1  # a lost count: the highest seen at mount
+        h = self._hdr
         struct.pack_into("<II", h, 0, _MAGIC, w)
-        struct.pack_into("<I", h, 8, binascii.crc32(self._a8))
-        self._wr(s, self._a12, 0)
+        struct.pack_into("<I", h, 8, binascii.crc32(self._a_body))
+        self._program(s, self._a_hdr, 0)
 
     def _open(self, s):
-        h = self._sh
-        struct.pack_into("<QI", h, 16, self._seq, self._ser)
-        struct.pack_into("<I", h, 28, binascii.crc32(self._b12, _CM))
-        self._wr(s, self._b16, 16)
-        if self._t == self._h:
-            self._hnb = self._seq
-        self._t = s
-        self._toff = _HDR
+        h = self._hdr
+        struct.pack_into("<QI", h, _B, self._seq, self._serial)
+        struct.pack_into("<I", h, 28, binascii.crc32(self._b_body, _B_SEED))
+        self._program(s, self._b_hdr, _B)
+        if self._tail == self._head:
+            self._head_end = self._seq
+        self._tail = s
+        self._tail_off = _HDR
 
     def _release(self):
         # The head sector holds nothing wanted any more: zero its B header (no erase).
-        self._wr(self._h, _Z16, 16)
-        self._h = h = (self._h + 1) % self._n
-        self._hseq = max(self._hseq, self._hnb)
-        self._hoff = _HDR
-        if h != self._t:
-            self._hnb = self._sector((h + 1) % self._n)[1]
+        self._program(self._head, _ZERO16, _B)
+        self._head = h = (self._head + 1) % self._sectors
+        self._head_seq = max(self._head_seq, self._head_end)
+        self._head_off = _HDR
+        if h != self._tail:
+            self._head_end = self._headers((h + 1) % self._sectors)[1]
 
-    def _next(self):
-        s = (self._t + 1) % self._n
-        if s == self._h:
-            if self._hseq < self._hnb:
-                if not self._drop:
+    def _advance(self):
+        s = (self._tail + 1) % self._sectors
+        if s == self._head:
+            if self._head_seq < self._head_end:
+                if not self._drop_oldest:
                     raise QueueFull
-                self._drops += self._hnb - self._hseq
+                self._drops += self._head_end - self._head_seq
             self._release()
-        if self._ready:
-            self._ready = 0
+        if self._erased_ahead:
+            self._erased_ahead = 0
         else:
-            self._prep(s)
-        self._ser += 1
+            self._prepare(s)
+        self._serial += 1
         self._open(s)
 
-    def _rec(self, s, o):
+    def _record_len(self, s, o):
         # Length of the committed record at offset o of sector s, or -1.
         if o + _REC > SECTOR:
             return -1
-        r = self._rh
+        r = self._rec_hdr
         self._dev.readblocks(s, r, o)
         n = r[6] | r[7] << 8
         return n if r[0] == 0 and o + _REC + n <= SECTOR else -1
@@ -194,11 +207,11 @@ class FlashQueue:
     def erase_ahead(self):
         """Erases the sector the writer needs next, if not done yet (an erase takes up to
         400 ms: call this when idle so that append does not wait). True if it did work."""
-        s = (self._t + 1) % self._n
-        if self._ready or s == self._h:
+        s = (self._tail + 1) % self._sectors
+        if self._erased_ahead or s == self._head:
             return False
-        self._prep(s)
-        self._ready = 1
+        self._prepare(s)
+        self._erased_ahead = 1
         return True
 
     def append(self, data):
@@ -206,18 +219,18 @@ class FlashQueue:
         n = len(data)
         if n > MAX_RECORD:
             raise ValueError("record larger than %d bytes" % MAX_RECORD)
-        if self._toff + _REC + n > SECTOR:
-            self._next()
+        if self._tail_off + _REC + n > SECTOR:
+            self._advance()
         b = self._buf
         m = self._mv
-        o = self._toff
+        o = self._tail_off
         b[6] = n & 255
         b[7] = n >> 8
         b[8:8 + n] = data
         struct.pack_into("<I", b, 2, binascii.crc32(m[6:8 + n]))
-        self._wr(self._t, m[2:8 + n], o + 2)
-        self._wr(self._t, _Z1, o)  # the commit mark, after the body
-        self._toff = o + _REC + n
+        self._program(self._tail, m[2:8 + n], o + 2)
+        self._program(self._tail, _ZERO1, o)  # the commit mark, after the body
+        self._tail_off = o + _REC + n
         q = self._seq
         self._seq = q + 1
         self._appends += 1
@@ -227,26 +240,26 @@ class FlashQueue:
         """The oldest unacknowledged records, oldest first: [(seq, bytes)]. A record that
         fails its checksum is skipped; while nothing precedes it, it is dropped."""
         out = []
-        s, o, q, nb = self._h, self._hoff, self._hseq, self._hnb
+        s, o, q, end = self._head, self._head_off, self._head_seq, self._head_end
         m = self._mv
         while len(out) < n and q < self._seq:
-            ln = -1 if s != self._t and q >= nb else self._rec(s, o)
+            ln = -1 if s != self._tail and q >= end else self._record_len(s, o)
             if ln < 0:
-                if s == self._t:
+                if s == self._tail:
                     break
                 if not out:  # nothing left to read in the head sector: retire it
-                    self._drops += max(0, nb - q)
+                    self._drops += max(0, end - q)
                     self._release()
-                    s, o, q, nb = self._h, self._hoff, self._hseq, self._hnb
+                    s, o, q, end = self._head, self._head_off, self._head_seq, self._head_end
                     continue
-                s = (s + 1) % self._n
+                s = (s + 1) % self._sectors
                 o = _HDR
-                q = max(q, nb)
-                if s != self._t:
-                    nb = self._sector((s + 1) % self._n)[1]
+                q = max(q, end)
+                if s != self._tail:
+                    end = self._headers((s + 1) % self._sectors)[1]
                 continue
-            crc = _le(self._rh, 2, 4)
-            c = binascii.crc32(self._rh[6:8])
+            crc = _le(self._rec_hdr, 2, 4)
+            c = binascii.crc32(self._rec_hdr[6:8])
             if ln:
                 self._dev.readblocks(s, m[:ln], o + _REC)
             q += 1
@@ -255,37 +268,37 @@ class FlashQueue:
                 out.append((q - 1, bytes(m[:ln])))
             elif not out:
                 self._drops += 1
-                self._hseq, self._hoff = q, o
+                self._head_seq, self._head_off = q, o
         return out
 
     def ack(self, seq):
         """Acknowledges every record up to seq (cumulative)."""
         if seq >= self._seq:
             raise ValueError("seq %d not appended yet" % seq)
-        while seq >= self._hseq:
-            if self._h != self._t and seq >= self._hnb - 1:
-                self._acks += self._hnb - self._hseq
+        while seq >= self._head_seq:
+            if self._head != self._tail and seq >= self._head_end - 1:
+                self._acks += self._head_end - self._head_seq
                 self._release()
                 continue
-            o, q = self._hoff, self._hseq
+            o, q = self._head_off, self._head_seq
             while True:
-                ln = self._rec(self._h, o)
+                ln = self._record_len(self._head, o)
                 if ln < 0 or q == seq:
                     break
                 q += 1
                 o += _REC + ln
             if ln < 0:  # records lost to corruption: the rest of this sector goes
-                if self._h == self._t:
+                if self._head == self._tail:
                     return
-                self._hseq = self._hnb
+                self._head_seq = self._head_end
                 continue
-            self._wr(self._h, _Z1, o + 1)
-            self._acks += seq + 1 - self._hseq
-            self._hseq = seq + 1
-            self._hoff = o + _REC + ln
+            self._program(self._head, _ZERO1, o + 1)
+            self._acks += seq + 1 - self._head_seq
+            self._head_seq = seq + 1
+            self._head_off = o + _REC + ln
 
     def __len__(self):
-        return self._seq - self._hseq
+        return self._seq - self._head_seq
 
     @property
     def next_seq(self):
@@ -295,31 +308,31 @@ class FlashQueue:
     def format(self):
         """Empties the queue; seqs carry on from where they were. Cut short, it leaves the
         queue as it was, or empty, or (on a full ring) without its oldest sector."""
-        s = (self._t + 1) % self._n
-        self._prep(s)
-        self._ser += 2  # a gap in the serial chain cuts the old sectors off
+        s = (self._tail + 1) % self._sectors
+        self._prepare(s)
+        self._serial += 2  # a gap in the serial chain cuts the old sectors off
         self._open(s)
-        self._h = s
-        self._hseq = self._seq
-        self._hoff = _HDR
-        self._ready = 0
+        self._head = s
+        self._head_seq = self._seq
+        self._head_off = _HDR
+        self._erased_ahead = 0
 
     def stats(self):
         lo = hi = None
-        for s in range(self._n):
-            w = self._sector(s)[0]
+        for s in range(self._sectors):
+            w = self._headers(s)[0]
             if w >= 0:
                 lo = w if lo is None else min(lo, w)
                 hi = w if hi is None else max(hi, w)
-        n, h, t = self._n, self._h, self._t
+        n, h, t = self._sectors, self._head, self._tail
         if h == t:
-            used = self._toff - self._hoff
+            used = self._tail_off - self._head_off
         else:
-            used = SECTOR - self._hoff + ((t - h - 1) % n) * (SECTOR - _HDR) + self._toff - _HDR
+            used = SECTOR - self._head_off + ((t - h - 1) % n) * (SECTOR - _HDR) + self._tail_off - _HDR
         return {"capacity": n * (SECTOR - _HDR), "used": used, "records": len(self),
                 "appends": self._appends, "acks": self._acks, "drops": self._drops,
                 "erases": self._erases, "erases_min": lo, "erases_max": hi,
-                "programmed": self._prog, "max_record": MAX_RECORD, "sectors": n}
+                "programmed": self._programmed, "max_record": MAX_RECORD, "sectors": n}
 
 
 def open_partition(policy="reject", label="queue"):

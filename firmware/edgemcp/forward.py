@@ -5,8 +5,9 @@
 import asyncio
 from . import server, events
 
-ACK_TIMEOUT_MS = 10000  # a serial delivery not acknowledged by then is sent again
-mqtt_owns = False  # the device has a broker: the serial link does not drain
+# const(): folded by MicroPython's compiler (no import needed).
+_ACK_TIMEOUT_MS = const(10000)  # a serial delivery not acknowledged by then is sent again
+mqtt_owns = False  # set by the app when the device has a broker: the serial link does not drain
 
 
 async def drain(deliver, batch=8):
@@ -25,7 +26,8 @@ async def drain(deliver, batch=8):
 
 
 class _SerialSink:
-    # The bridge on the serial link: one event in flight, resent until acknowledged.
+    # The bridge on the serial link: one event in flight, resent until acknowledged. Kept in
+    # its session's ext (the server declares that slot for an extension such as this one).
     def __init__(self, s):
         self.s = s
         self.acked = -1
@@ -38,7 +40,7 @@ class _SerialSink:
                          % (seq, rec))
             self.ev.clear()
             try:
-                await asyncio.wait_for_ms(self.ev.wait(), ACK_TIMEOUT_MS)
+                await asyncio.wait_for_ms(self.ev.wait(), _ACK_TIMEOUT_MS)
             except asyncio.TimeoutError:
                 pass
 
@@ -47,16 +49,16 @@ def _subscribe(s, rid, p):
     n = len(events.queue())
     if mqtt_owns:
         return {"pending": n, "forwarding": "mqtt"}
-    sink = getattr(s, "events", None)
+    sink = s.ext
     if sink is None or sink.task.done():
-        s.events = sink = _SerialSink(s)
+        s.ext = sink = _SerialSink(s)
         sink.task = asyncio.create_task(drain(sink.deliver))
         s.tasks["edgemcp/events"] = sink.task  # cancelled with the session
     return {"pending": n, "forwarding": "serial"}
 
 
 def _ack(s, rid, p):
-    sink = getattr(s, "events", None)
+    sink = s.ext
     seq = p.get("seq")
     if sink is None or not isinstance(seq, int):
         raise server.RpcError(server.INVALID_PARAMS, "subscribe first; params.seq must be an integer")
@@ -66,5 +68,5 @@ def _ack(s, rid, p):
     return {}
 
 
-server.METHODS["edgemcp/events/subscribe"] = _subscribe
-server.METHODS["edgemcp/events/ack"] = _ack
+server.register("edgemcp/events/subscribe", _subscribe)
+server.register("edgemcp/events/ack", _ack)

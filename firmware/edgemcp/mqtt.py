@@ -7,25 +7,27 @@ import struct
 import random
 from time import ticks_ms, ticks_diff
 
-# Property identifiers used here (MQTT 5.0, 2.2.2.2).
-SESSION_EXPIRY = 0x11
-ASSIGNED_ID = 0x12
-SERVER_KEEPALIVE = 0x13
-REASON_STRING = 0x1F
-RECEIVE_MAX = 0x21
-TOPIC_ALIAS = 0x23
-USER = 0x26
-MAX_PACKET = 0x27
-WILL_DELAY = 0x18
+# const(): folded by MicroPython's compiler (no import needed); a public name stays a global.
+# Property identifiers (MQTT 5.0, 2.2.2.2): the public ones are for callers' will and
+# user properties.
+USER = const(0x26)
+WILL_DELAY = const(0x18)
+_ASSIGNED_ID = const(0x12)
+_SERVER_KEEPALIVE = const(0x13)
+_REASON_STRING = const(0x1F)
+_RECEIVE_MAX = const(0x21)
+_TOPIC_ALIAS = const(0x23)
+_MAX_PACKET = const(0x27)
+_SUB_ID = const(0x0B)  # a variable byte integer
 
-# Reason codes we send or raise ourselves.
-NOT_CONNECTED = -1
-MALFORMED = 0x81
-PROTOCOL_ERROR = 0x82
-TOO_LARGE = 0x95
-KEEPALIVE_TIMEOUT = 0x8D
+# Reason codes we send or raise ourselves (MQTTError.code).
+NOT_CONNECTED = const(-1)
+MALFORMED = const(0x81)
+PROTOCOL_ERROR = const(0x82)
+TOO_LARGE = const(0x95)
+KEEPALIVE_TIMEOUT = const(0x8D)
 
-_SLICE = 1024  # bytes written to the socket at a time
+_SLICE = const(1024)  # bytes written to the socket at a time
 
 _BYTE = b"\x01\x17\x19\x24\x25\x28\x29\x2a"
 _U16 = b"\x13\x21\x22\x23"
@@ -67,7 +69,7 @@ def encode_props(props=None, user=None):
             p += struct.pack("!H", v)
         elif k in _U32:
             p += struct.pack("!I", v)
-        elif k == 0x0B:
+        elif k == _SUB_ID:
             _vbi(p, v)
         else:  # strings and binary data
             _str(p, v)
@@ -126,7 +128,7 @@ def decode_props(mv, i, limit):
             for j in range(i, i + w):
                 v = v << 8 | mv[j]
             i += w
-        elif k == 0x0B:
+        elif k == _SUB_ID:
             v, i = _read_vbi(mv, i, end)
         elif k in _STR or k in _BIN:
             v, i = _read_str(mv, i, end, k in _BIN)
@@ -171,15 +173,13 @@ class Client:
     will = (topic, payload, qos, retain, props dict or None, user list or None)."""
 
     def __init__(self, url, client_id="", username=None, password=None, keepalive=60,
-                 clean_start=True, session_expiry=0, will=None, user=None, pub_user=None,
+                 will=None, user=None, pub_user=None,
                  max_packet=8192, ca=None, backoff=(500, 60000), timeout_ms=10000):
         self.host, self.port, self.tls = parse_url(url)
         self.client_id = client_id
         self.username = username
         self.password = password
         self.keepalive = keepalive
-        self.clean_start = clean_start
-        self.session_expiry = session_expiry
         self.will = will
         self.user = user  # CONNECT user properties
         self.pub_user = pub_user or []  # user properties on every PUBLISH
@@ -260,7 +260,7 @@ class Client:
                 raise MQTTError(NOT_CONNECTED, "not connected")
         if self.max_out and 7 + len(topic) + len(self._pub_props) + pl > self.max_out:
             raise MQTTError(TOO_LARGE, "message over the broker's maximum packet size")
-        m = _Out(self._next_pid(), topic, payload, pl, retain, user, keep, wait)
+        m = _Out(self._next_pid(), topic, payload, pl, retain, user, keep)
         self._seq += 1
         m.seq = self._seq
         self._inflight[m.pid] = m
@@ -351,7 +351,7 @@ class Client:
                 pass
 
     def _connect_packet(self):
-        flags = 2 if self.clean_start else 0
+        flags = 2  # clean start; no session expiry: a session ends with its connection
         pl = bytearray()
         _str(pl, self.client_id)
         if self.will:
@@ -366,9 +366,7 @@ class Client:
         if self.password is not None:
             flags |= 64
             _str(pl, self.password)
-        props = {MAX_PACKET: len(self._rx)}
-        if self.session_expiry:
-            props[SESSION_EXPIRY] = self.session_expiry
+        props = {_MAX_PACKET: len(self._rx)}
         vh = bytearray(b"\x00\x04MQTT\x05")
         vh.append(flags)
         vh += struct.pack("!H", self.keepalive)
@@ -385,12 +383,12 @@ class Client:
         props, _ = decode_props(mv, 2, n)
         self.connack = props
         if rc >= 0x80:
-            raise MQTTError(rc, "CONNACK refused: 0x%02x %s" % (rc, props.get(REASON_STRING, "")))
-        if ASSIGNED_ID in props:
-            self.client_id = props[ASSIGNED_ID]
-        self._ka = props.get(SERVER_KEEPALIVE, self.keepalive)
-        self.max_out = props.get(MAX_PACKET, 0)
-        self._rmax = props.get(RECEIVE_MAX, 65535)
+            raise MQTTError(rc, "CONNACK refused: 0x%02x %s" % (rc, props.get(_REASON_STRING, "")))
+        if _ASSIGNED_ID in props:
+            self.client_id = props[_ASSIGNED_ID]
+        self._ka = props.get(_SERVER_KEEPALIVE, self.keepalive)
+        self.max_out = props.get(_MAX_PACKET, 0)
+        self._rmax = props.get(_RECEIVE_MAX, 65535)
 
     def _teardown(self):
         was = self.connected or self._s
@@ -640,7 +638,7 @@ class Client:
         elif k == 14:  # DISCONNECT from the broker
             rc = mv[0] if n else 0
             props = decode_props(mv, 1, n)[0] if n > 1 else {}
-            raise MQTTError(rc, "disconnected by the broker: 0x%02x %s" % (rc, props.get(REASON_STRING, "")))
+            raise MQTTError(rc, "disconnected by the broker: 0x%02x %s" % (rc, props.get(_REASON_STRING, "")))
         else:
             raise MQTTError(PROTOCOL_ERROR, "unexpected packet type %d" % k)
 
@@ -665,7 +663,7 @@ class Client:
             i += 1
         else:
             props, i = decode_props(mv, i, n)
-            if TOPIC_ALIAS in props:
+            if _TOPIC_ALIAS in props:
                 raise MQTTError(PROTOCOL_ERROR, "topic alias: we allow none")
         if not topic:
             raise MQTTError(PROTOCOL_ERROR, "empty topic")
@@ -684,7 +682,7 @@ def _seq(m):
 
 class _Out:
     # A QoS 1 publish until its PUBACK.
-    def __init__(self, pid, topic, payload, pl, retain, user, keep, wait):
+    def __init__(self, pid, topic, payload, pl, retain, user, keep):
         self.pid = pid
         self.topic = topic
         self.payload = payload
@@ -692,7 +690,6 @@ class _Out:
         self.retain = retain
         self.user = user
         self.keep = keep
-        self.wait = wait
         self.conn = 0  # connection number it was last sent on (0: not yet)
         self.err = None
         self.ev = asyncio.Event()

@@ -4,10 +4,24 @@
 import sys
 import json
 import asyncio
-from . import server, mqtt
-from .logs import log
+from . import server, mqtt, registry, forward
+from .server import log
 
-_CID = "MCP-MQTT-CLIENT-ID"
+# The binding's topics (a prefix, then the ids) and user properties.
+SERVER_PRESENCE = "$mcp-server/presence/"
+SERVER_CONTROL = "$mcp-server/"
+SERVER_CAPABILITY = "$mcp-server/capability/"
+CLIENT_PRESENCE = "$mcp-client/presence/"
+CLIENT_CAPABILITY = "$mcp-client/capability/"
+RPC = "$mcp-rpc/"
+PROP_CLIENT_ID = "MCP-MQTT-CLIENT-ID"
+PROP_COMPONENT = "MCP-COMPONENT-TYPE"
+PROP_META = "MCP-META"
+
+
+def valid_client_id(s):
+    # an MCP client id is one topic level: no separator, no wildcard, no NUL
+    return isinstance(s, str) and s != "" and "/" not in s and "+" not in s and "#" not in s and "\x00" not in s
 
 
 def _clean(s):
@@ -32,8 +46,8 @@ class Link:
         c = self.client = mqtt.Client(
             mcfg["url"], client_id=sid, username=mcfg.get("username"), password=mcfg.get("password"),
             keepalive=mcfg.get("keepalive", 60), will=(self.presence, b"", 1, True),
-            user=[("MCP-COMPONENT-TYPE", "mcp-server"), ("MCP-META", meta)],
-            pub_user=[("MCP-COMPONENT-TYPE", "mcp-server"), (_CID, sid)],
+            user=[(PROP_COMPONENT, "mcp-server"), (PROP_META, meta)],
+            pub_user=[(PROP_COMPONENT, "mcp-server"), (PROP_CLIENT_ID, sid)],
             max_packet=mcfg.get("max_packet", max_message + 512), ca=ca,
             backoff=(mcfg.get("backoff_min_ms", 500), mcfg.get("backoff_max_ms", 60000)))
         c.on_message = self._message
@@ -46,16 +60,15 @@ class Link:
         self.max_clients = mcfg.get("max_clients", 8)
         self.out = []  # (topic, message) waiting to be published
         self.max_out = mcfg.get("max_queue", 32)
-        self.dropped = 0
         self._ev = asyncio.Event()
         self._tasks = ()
 
     def _name(self, name):
         self.name = name
         self.tail = self.sid + "/" + name
-        self.presence = "$mcp-server/presence/" + self.tail
-        self.control = "$mcp-server/" + self.tail
-        self.cap = "$mcp-server/capability/" + self.tail
+        self.presence = SERVER_PRESENCE + self.tail
+        self.control = SERVER_CONTROL + self.tail
+        self.cap = SERVER_CAPABILITY + self.tail
 
     def start(self):
         self.client.subs[self.control] = 1  # QoS 1, subscribed on every connect
@@ -85,15 +98,14 @@ class Link:
                 c.will = (self.presence,) + c.will[1:]
                 c.subs[self.control] = 1
                 raise mqtt.MQTTError(0, "server name %s set by the broker: reconnecting" % v)
-        from . import registry
-        names = ", ".join(t[0]["name"] for t in registry.TOOLS)
+        names = ", ".join(t.desc["name"] for t in registry.TOOLS)
         online = {"jsonrpc": "2.0", "method": "notifications/server/online", "params": {
             "server_name": self.name,
             "description": "edgemcp device %s; tools: %s" % (self.sid, names)}}
         await self.client.publish(self.presence, json.dumps(online), 1, True, keep=False)
         self._said = None
         log("info", "MQTT link up: %s on %s:%d" % (self.name, self.client.host, self.client.port))
-        from . import forward  # queued events go out now, oldest first, each acked after its PUBACK
+        # queued events go out now, oldest first, each acked after its PUBACK
         if self._drain is None or self._drain.done():
             self._drain = asyncio.create_task(forward.drain(self._deliver))
 
@@ -117,8 +129,7 @@ class Link:
             self._drain = None
 
     def _topics(self, cid):
-        return ("$mcp-client/capability/" + cid, "$mcp-client/presence/" + cid,
-                "$mcp-rpc/%s/%s" % (cid, self.tail))
+        return (CLIENT_CAPABILITY + cid, CLIENT_PRESENCE + cid, RPC + cid + "/" + self.tail)
 
     def _end(self, cid, unsub=True):
         s = self.sessions.pop(cid, None)
@@ -144,26 +155,25 @@ class Link:
         if topic == self.control:
             cid = None
             for k, v in (props or {}).get(mqtt.USER, ()):
-                if k == _CID:
+                if k == PROP_CLIENT_ID:
                     cid = v
-            if not cid or "/" in cid or "+" in cid or "#" in cid:
-                log("warning", "MCP over MQTT: initialize without a valid %s user property" % _CID)
+            if not valid_client_id(cid):
+                log("warning", "MCP over MQTT: initialize without a valid %s user property" % PROP_CLIENT_ID)
                 return
             asyncio.create_task(self._init(cid, bytes(payload)))
             return
-        p = topic.split("/", 2)
-        if len(p) < 3:
+        if topic.startswith(CLIENT_PRESENCE):  # the client left
+            if not len(payload) or b"disconnected" in bytes(payload):
+                self._end(topic[len(CLIENT_PRESENCE):])
             return
-        cid = p[1]
-        if p[0] == "$mcp-client":  # presence (the client left) or capability change
-            if p[1] == "presence":
-                if not len(payload) or b"disconnected" in bytes(payload):
-                    self._end(p[2])
-            else:
-                s = self.sessions.get(p[2])
-                if s:
-                    server.receive(s, payload)
+        if topic.startswith(CLIENT_CAPABILITY):  # the client's capabilities changed
+            s = self.sessions.get(topic[len(CLIENT_CAPABILITY):])
+            if s:
+                server.receive(s, payload)
             return
+        if not topic.startswith(RPC):
+            return
+        cid = topic[len(RPC):].split("/", 1)[0]
         s = self.sessions.get(cid)
         if s is None:
             return
@@ -203,8 +213,7 @@ class Link:
                 if (topic, b) in self.out:
                     return
         if len(self.out) >= self.max_out:
-            self.dropped += 1
-            return
+            return  # dropped: the sender is that far behind
         self.out.append((topic, b))
         self._ev.set()
 
@@ -217,16 +226,14 @@ class Link:
                 t, b = self.out.pop(0)
                 try:
                     await c.publish(t, b, 1, keep=False, wait=False)
-                except mqtt.MQTTError as e:  # down (its sessions end) or over the broker's size
-                    self.dropped += 1
+                except mqtt.MQTTError as e:  # down (its sessions end) or over the broker's size: dropped
                     c.last_error = e
 
 
-def start(cfg):
+def start(cfg, version):
     """Start the MQTT link from the app's config (cfg["mqtt"]["url"] set); None if unusable."""
-    from . import VERSION
     try:
-        return Link(cfg["mqtt"], cfg["name"], cfg["max_line"], VERSION).start()
+        return Link(cfg["mqtt"], cfg["name"], cfg["max_line"], version).start()
     except (ValueError, OSError, KeyError, TypeError) as e:
         log("error", "MQTT link not started: %r" % e)
         return None

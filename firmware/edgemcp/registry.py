@@ -1,10 +1,23 @@
 # What the device offers: tools, resources, resource templates and prompts, declared with the
 # decorators of the public API (edgemcp.tool, edgemcp.resource, edgemcp.prompt).
 
-TOOLS = []  # [(descriptor dict, handler, wants_ctx)] in declaration order
-RESOURCES = {}  # uri -> (descriptor dict, handler)
-TEMPLATES = []  # [(descriptor dict, prefix, suffix, var name, handler)]
-PROMPTS = {}  # name -> (descriptor dict, handler)
+
+class Entry:
+    # A declared tool, resource, resource template or prompt: its descriptor (listed as it is)
+    # and its handler; a tool's also says whether the handler takes a Context (progress, log)
+    # before its arguments.
+    __slots__ = ("desc", "fn", "ctx")
+
+    def __init__(self, desc, fn):
+        self.desc = desc
+        self.fn = fn
+
+
+TOOLS = []  # [Entry] in declaration order
+RESOURCES = {}  # uri -> Entry
+TEMPLATES = []  # [Entry] whose descriptor has a uriTemplate
+PROMPTS = {}  # name -> Entry
+_NO_PARAMS = {"type": "object", "properties": {}}  # shared by every tool without parameters
 
 
 class ToolError(Exception):
@@ -14,7 +27,7 @@ class ToolError(Exception):
 def _schema(params):
     # `params` is a full JSON schema or just its properties (a property with "default" is optional).
     if params is None:
-        return {"type": "object", "properties": {}}
+        return _NO_PARAMS
     if params.get("type") == "object":
         return params
     req = [k for k, v in params.items() if "default" not in v]
@@ -33,19 +46,21 @@ def tool(description, params=None, name=None, title=None, output_schema=None, an
             d["outputSchema"] = output_schema
         if annotations:
             d["annotations"] = annotations
-        for i, t in enumerate(TOOLS):  # re-declaring a name replaces it
-            if t[0]["name"] == d["name"]:
-                TOOLS[i] = (d, fn, ctx)
+        t = Entry(d, fn)
+        t.ctx = ctx
+        for i, old in enumerate(TOOLS):  # re-declaring a name replaces it
+            if old.desc["name"] == d["name"]:
+                TOOLS[i] = t
                 break
         else:
-            TOOLS.append((d, fn, ctx))
+            TOOLS.append(t)
         return fn
     return deco
 
 
 def find_tool(name):
     for t in TOOLS:
-        if t[0]["name"] == name:
+        if t.desc["name"] == name:
             return t
     return None
 
@@ -58,26 +73,28 @@ def resource(uri, name=None, description=None, mime_type="application/json"):
         i = uri.find("{")
         if i < 0:
             d["uri"] = uri
-            RESOURCES[uri] = (d, fn)
+            RESOURCES[uri] = Entry(d, fn)
         else:
-            # one {var} per template: enough for model://{name}-style addresses
-            j = uri.find("}", i)
-            d["uriTemplate"] = uri
-            TEMPLATES.append((d, uri[:i], uri[j + 1:], uri[i + 1:j], fn))
+            d["uriTemplate"] = uri  # one {var}: enough for model://{name}-style addresses
+            TEMPLATES.append(Entry(d, fn))
         return fn
     return deco
 
 
 def find_resource(uri):
-    # -> (descriptor, handler, kwargs) or None
+    # -> (Entry, handler kwargs) or None
     r = RESOURCES.get(uri)
     if r:
-        return r[0], r[1], {}
-    for d, pre, suf, var, fn in TEMPLATES:
+        return r, {}
+    for t in TEMPLATES:
+        u = t.desc["uriTemplate"]
+        i = u.find("{")
+        j = u.find("}", i)
+        pre, suf = u[:i], u[j + 1:]
         if uri.startswith(pre) and uri.endswith(suf) and len(uri) > len(pre) + len(suf):
             v = uri[len(pre):len(uri) - len(suf)]
             if "/" not in v:
-                return d, fn, {var: v}
+                return t, {u[i + 1:j]: v}
     return None
 
 
@@ -87,6 +104,6 @@ def prompt(description, arguments=None, name=None, title=None):
         d = {"name": name or fn.__name__, "description": description, "arguments": arguments or []}
         if title:
             d["title"] = title
-        PROMPTS[d["name"]] = (d, fn)
+        PROMPTS[d["name"]] = Entry(d, fn)
         return fn
     return deco

@@ -1,6 +1,8 @@
-# The device's MCP server: JSON-RPC 2.0 parsing and checking, the initialize handshake and the
-# MCP methods, for any number of sessions (one per client and link: serial, MQTT).
+# The device's MCP server: JSON-RPC 2.0 parsing and checking, the initialize handshake, the
+# MCP methods and MCP logging, for any number of sessions (one per client and link: serial,
+# MQTT). Protocol extensions add their methods with register(). Imports nothing of the app.
 import json
+import time
 import asyncio
 import jsoncheck  # strict syntax check: MicroPython's json.loads accepts malformed text
 from . import registry, schema
@@ -8,17 +10,19 @@ from . import registry, schema
 VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
 LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-RESOURCE_NOT_FOUND = -32002
-MAX_DEPTH = 32  # JSON nesting accepted in a message
+# const(): folded by MicroPython's compiler (no import needed); a public name stays a global.
+PARSE_ERROR = const(-32700)
+INVALID_REQUEST = const(-32600)
+METHOD_NOT_FOUND = const(-32601)
+INVALID_PARAMS = const(-32602)
+INTERNAL_ERROR = const(-32603)
+RESOURCE_NOT_FOUND = const(-32002)
+_MAX_DEPTH = const(32)  # JSON nesting accepted in a message
+_INFO = const(1)  # index of "info" in LEVELS
 
 # Set by the app from the config before any session opens.
 settings = {"name": "edgemcp", "version": "0", "page_bytes": 4096, "max_message": 16384,
-            "instructions": None}
+            "log_records": 16}
 sessions = []
 
 
@@ -35,9 +39,16 @@ class Session:
         self.write = write
         self.ready = False
         self.version = None
-        self.level = 1  # index in LEVELS: "info" until the client sets one
+        self.level = _INFO  # index in LEVELS until the client sets one
         self.subs = set()
         self.tasks = {}  # request id -> running async tool task
+        self.ext = None  # a protocol extension's state for this session (forward.py: its event sink)
+
+
+def register(method, handler):
+    """Adds a request method (a protocol extension): handler(session, id, params) -> result,
+    raising RpcError for an error reply."""
+    METHODS[method] = handler
 
 
 def open_session(write):
@@ -84,21 +95,15 @@ def notify(s, method, params):
     send(s, {"jsonrpc": "2.0", "method": method, "params": params})
 
 
-def broadcast(method, params):
-    for s in sessions:
-        if s.ready:
-            notify(s, method, params)
-
-
 def receive(s, buf):
     """Handle one raw message (bytes or memoryview) from session s."""
     try:
-        jsoncheck.check(buf, MAX_DEPTH)
+        jsoncheck.check(buf, _MAX_DEPTH)
         msg = json.loads(buf)
     except (ValueError, UnicodeError) as e:
         e = str(e)
         if e.startswith("nested"):
-            error(s, None, INVALID_REQUEST, "JSON nested deeper than %d levels" % MAX_DEPTH)
+            error(s, None, INVALID_REQUEST, "JSON nested deeper than %d levels" % _MAX_DEPTH)
         else:
             error(s, None, PARSE_ERROR, "parse error: " + e)
         return
@@ -178,8 +183,6 @@ def _initialize(s, rid, p):
         },
         "serverInfo": {"name": settings["name"], "version": settings["version"]},
     }
-    if settings["instructions"]:
-        r["instructions"] = settings["instructions"]
     return r
 
 
@@ -211,7 +214,7 @@ def _page(items, p, key):
 
 
 def _tools_list(s, rid, p):
-    return _page([t[0] for t in registry.TOOLS], p, "tools")
+    return _page([t.desc for t in registry.TOOLS], p, "tools")
 
 
 class Context:
@@ -232,7 +235,6 @@ class Context:
         notify(self.session, "notifications/progress", p)
 
     def log(self, level, data):
-        from .logs import log
         log(level, data)
 
 
@@ -260,14 +262,14 @@ def _tools_call(s, rid, p):
     args = p.get("arguments")
     if args is None:
         args = {}
-    err = schema.check(t[0]["inputSchema"], args)
+    err = schema.check(t.desc["inputSchema"], args)
     if err:
         return _failed("invalid arguments: " + err)
     meta = p.get("_meta")
     token = meta.get("progressToken") if isinstance(meta, dict) else None
     try:
-        r = t[1](Context(s, rid, token), **args) if t[2] else t[1](**args)
-    except ToolError as e:
+        r = t.fn(Context(s, rid, token), **args) if t.ctx else t.fn(**args)
+    except registry.ToolError as e:
         return _failed(str(e))
     except Exception as e:
         return _failed("%s failed: %r" % (name, e))
@@ -282,7 +284,7 @@ async def _finish(s, rid, name, coro):
         r = tool_result(await coro)
     except asyncio.CancelledError:
         return  # cancelled by the client: no reply
-    except ToolError as e:
+    except registry.ToolError as e:
         r = _failed(str(e))
     except Exception as e:
         r = _failed("%s failed: %r" % (name, e))
@@ -298,11 +300,11 @@ def _cancelled(s, p):
 
 
 def _resources_list(s, rid, p):
-    return _page([r[0] for r in registry.RESOURCES.values()], p, "resources")
+    return _page([r.desc for r in registry.RESOURCES.values()], p, "resources")
 
 
 def _templates_list(s, rid, p):
-    return _page([t[0] for t in registry.TEMPLATES], p, "resourceTemplates")
+    return _page([t.desc for t in registry.TEMPLATES], p, "resourceTemplates")
 
 
 def _resources_read(s, rid, p):
@@ -310,12 +312,12 @@ def _resources_read(s, rid, p):
     r = registry.find_resource(uri)
     if r is None:
         raise RpcError(RESOURCE_NOT_FOUND, "resource not found: " + uri, {"uri": uri})
-    d, fn, kw = r
+    res, kw = r
     try:
-        v = fn(**kw)
+        v = res.fn(**kw)
     except KeyError:  # a template variable that names nothing
         raise RpcError(RESOURCE_NOT_FOUND, "resource not found: " + uri, {"uri": uri})
-    c = {"uri": uri, "mimeType": d["mimeType"]}
+    c = {"uri": uri, "mimeType": res.desc["mimeType"]}
     if isinstance(v, (bytes, bytearray, memoryview)):
         import binascii
         c["blob"] = binascii.b2a_base64(v, newline=False).decode()
@@ -345,13 +347,8 @@ def notify_resource_updated(uri):
             notify(s, "notifications/resources/updated", {"uri": uri})
 
 
-def notify_list_changed(kind):
-    # kind: "tools", "resources" or "prompts"
-    broadcast("notifications/%s/list_changed" % kind, {})
-
-
 def _prompts_list(s, rid, p):
-    return _page([v[0] for v in registry.PROMPTS.values()], p, "prompts")
+    return _page([v.desc for v in registry.PROMPTS.values()], p, "prompts")
 
 
 def _prompts_get(s, rid, p):
@@ -362,17 +359,18 @@ def _prompts_get(s, rid, p):
     args = p.get("arguments") or {}
     if not isinstance(args, dict):
         raise RpcError(INVALID_PARAMS, "params.arguments must be an object")
-    for a in pr[0]["arguments"]:
+    decl = pr.desc["arguments"]
+    for a in decl:
         if a.get("required") and a["name"] not in args:
             raise RpcError(INVALID_PARAMS, "missing argument: " + a["name"])
-    known = [a["name"] for a in pr[0]["arguments"]]
+    known = [a["name"] for a in decl]
     for k, v in args.items():
         if k not in known or not isinstance(v, str):
             raise RpcError(INVALID_PARAMS, "bad argument: " + k)
-    v = pr[1](**args)
+    v = pr.fn(**args)
     if isinstance(v, str):
         v = [{"role": "user", "content": {"type": "text", "text": v}}]
-    return {"description": pr[0]["description"], "messages": v}
+    return {"description": pr.desc["description"], "messages": v}
 
 
 def _set_level(s, rid, p):
@@ -387,7 +385,24 @@ def _ping(s, rid, p):
     return {}
 
 
-ToolError = registry.ToolError
+log_ring = []  # the last settings["log_records"] records, oldest first (device://log)
+
+
+def log(level, data, logger="edgemcp"):
+    """A device log record: kept for device://log, and sent to every session whose logging
+    level lets it through (notifications/message). stdout belongs to the protocol."""
+    try:
+        n = LEVELS.index(level)
+    except ValueError:
+        n, level = _INFO, "info"
+    if len(log_ring) >= settings["log_records"]:
+        log_ring.pop(0)
+    log_ring.append({"t": time.ticks_ms(), "level": level, "logger": logger, "data": data})
+    for s in sessions:
+        if s.ready and n >= s.level:
+            notify(s, "notifications/message", {"level": level, "logger": logger, "data": data})
+    notify_resource_updated("device://log")
+
 
 METHODS = {
     "initialize": _initialize,

@@ -1,7 +1,8 @@
 # Fixture tools for tests and protocol conformance runs; loaded only with "test_tools": true.
 import asyncio
 from .registry import tool, ToolError
-from .logs import log
+from .server import log
+from . import events
 
 
 @tool("Echo the text back.", {"text": {"type": "string"}})
@@ -34,10 +35,9 @@ def add(a, b):
       {"stream": {"type": "string"}, "data": {"description": "any JSON value", "default": None},
        "count": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1}})
 def emit(stream, data=None, count=1):
-    from .events import emit as _emit
     first = last = None
     for i in range(count):
-        last = _emit(stream, {"i": i, "data": data})
+        last = events.emit(stream, {"i": i, "data": data})
         if first is None:
             first = last
     return {"first_seq": first, "last_seq": last}
