@@ -5,7 +5,22 @@ import pathlib
 import subprocess
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-DEVICE_BIN = pathlib.Path(os.environ.get("EDGEMCP_DEVICE_BIN", ROOT / "build/unix/micropython-edgemcp"))
+# The device build the tests drive (EDGEMCP_BUILD): "unix", our firmware frozen with its C
+# modules (the default); "unix-s3", the same built board-faithful (32-bit words, float32, the
+# heap of an ESP32-S3 without PSRAM); "stock", stock MicroPython with the package installed in
+# build/stock/board by `edgemcp install --dir`. Set in os.environ so that every process a test
+# starts (the bridge's virtual devices among them) runs the same build.
+BUILD = os.environ.get("EDGEMCP_BUILD", "unix")
+BINARIES = {"unix": "build/unix/micropython-edgemcp", "unix-s3": "build/unix-s3/micropython-edgemcp",
+            "stock": "build/stock/micropython"}
+STOCK_DIR = ROOT / "build/stock/board"
+if BUILD not in BINARIES:
+    raise SystemExit(f"EDGEMCP_BUILD={BUILD!r}: one of {', '.join(BINARIES)}")
+if BUILD != "unix":
+    os.environ.setdefault("EDGEMCP_DEVICE_BIN", str(ROOT / BINARIES[BUILD]))
+if BUILD == "stock":
+    os.environ["MICROPYPATH"] = str(STOCK_DIR / "lib")
+DEVICE_BIN = pathlib.Path(os.environ.get("EDGEMCP_DEVICE_BIN", ROOT / BINARIES["unix"]))
 MODELS = pathlib.Path(os.environ.get("EDGEMCP_MODELS", ROOT.parent / "shared/models"))
 
 
