@@ -9,7 +9,7 @@ DEVICE      := $(UNIX_BUILD)/micropython-edgemcp
 VENV        := .venv
 PY          := $(VENV)/bin/python
 NODE_DIR    := build/node
-EDGEMCP_MODELS ?= $(abspath ../shared/models)
+EDGEMCP_MODELS ?= $(abspath models)
 export EDGEMCP_MODELS
 
 # Debian packages the build and the tests use.

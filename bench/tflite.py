@@ -13,7 +13,7 @@ import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEVICE = pathlib.Path(os.environ.get("EDGEMCP_DEVICE_BIN", ROOT / "build/unix/micropython-edgemcp"))
-MODELS = pathlib.Path(os.environ.get("EDGEMCP_MODELS", ROOT.parent / "shared/models"))
+MODELS = pathlib.Path(os.environ.get("EDGEMCP_MODELS", ROOT / "models"))
 OUT = ROOT / "build/bench/tflite.json"
 NAMES = ["hello_world_int8", "hello_world_float", "micro_speech_quantized", "person_detect"]
 # TFLite Micro's arena on x86-64 as the issue states it (the run below also measures it).

@@ -21,7 +21,7 @@ if BUILD != "unix":
 if BUILD == "stock":
     os.environ["MICROPYPATH"] = str(STOCK_DIR / "lib")
 DEVICE_BIN = pathlib.Path(os.environ.get("EDGEMCP_DEVICE_BIN", ROOT / BINARIES["unix"]))
-MODELS = pathlib.Path(os.environ.get("EDGEMCP_MODELS", ROOT.parent / "shared/models"))
+MODELS = pathlib.Path(os.environ.get("EDGEMCP_MODELS", ROOT / "models"))
 
 
 def run_micropython(code_or_path, *args, timeout=120, env=None, cwd=None, heap="2M"):

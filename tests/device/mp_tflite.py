@@ -5,7 +5,7 @@ import os
 
 import tflite
 
-MODELS = os.getenv("EDGEMCP_MODELS") or "../shared/models"
+MODELS = os.getenv("EDGEMCP_MODELS") or "models"
 
 
 def load(name):

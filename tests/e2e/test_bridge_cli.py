@@ -35,6 +35,13 @@ def test_call_virtual(tmp_path):
     assert r.returncode == 1 and "text" in r.stdout
     r = cli("call", "virtual", "echo", "oops", "--vdev-root", str(tmp_path))
     assert r.returncode == 2 and "key=value" in r.stderr
+    (tmp_path / "words.txt").write_text("hi there")  # key=@FILE: the file's bytes, base64
+    r = cli("call", "virtual", "echo", f"text=@{tmp_path / 'words.txt'}", "--vdev-root", str(tmp_path))
+    assert r.returncode == 0 and r.stdout == "aGkgdGhlcmU=\n", r.stderr
+    r = cli("call", "virtual", "echo", "text=@@home", "--vdev-root", str(tmp_path))
+    assert r.returncode == 0 and r.stdout == "@home\n", r.stderr
+    r = cli("call", "virtual", "echo", "text=@/no/such/file", "--vdev-root", str(tmp_path))
+    assert r.returncode == 2 and "cannot read /no/such/file" in r.stderr, r.stderr
 
 
 def test_call_and_devices_through_a_bridge(tmp_path):
@@ -83,6 +90,15 @@ def test_run_banner_and_ctrl_c(tmp_path):
         assert config == {"mcpServers": {"edgemcp": {"type": "http", "url": url}}}
         r = cli("call", "virtual1", "device_info", "--bridge", url)
         assert r.returncode == 0 and json.loads(r.stdout)["device_id"] == "7669727475616c31"
+        # the example models are on the virtual device: the printed command classifies the image
+        ready = out.split("through the bridge:\n")[1].split("\n")[0].split()
+        assert ready[1:5] == ["call", "virtual1", "infer", "model=person_detect"], ready
+        assert ready[5] == "input=@models/person.raw" and ready[-2:] == ["--bridge", url], ready
+        r = cli(*ready[1:])
+        assert r.returncode == 0, r.stderr
+        result = json.loads(r.stdout)
+        assert result["output"] == [-113, 113] and result["top_k"][0]["label"] == "person", result
+        assert (tmp_path / "virtual1/models/person_detect.labels").exists()
         r = cli("devices", "--bridge", url, "--json")
         pid = json.loads(r.stdout)["bridge"][0]["pid"]
         os.kill(pid, 0)

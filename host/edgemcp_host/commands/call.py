@@ -11,14 +11,26 @@ EXAMPLES = """examples:
   edgemcp call virtual1 device_reset confirm=true --bridge http://127.0.0.1:8765
   edgemcp call http://127.0.0.1:8765/mcp/virtual1 echo --json '{"text": "hi"}'
 
+  edgemcp call virtual1 infer model=person_detect input=@models/person.raw --bridge http://127.0.0.1:8765
+
 DEVICE is a serial port, 'virtual' (a fresh virtual device), a device name on the bridge given
 with --bridge, or a bridge endpoint URL. Values are JSON when they parse as JSON (42, true,
-[1,2]) unless the tool's schema says the argument is a string. The exit status is 1 when the
-call fails or the tool reports an error (isError).
+[1,2]) unless the tool's schema says the argument is a string; key=@FILE sends the file's bytes
+as base64 (key=@@text: the text "@text"). The exit status is 1 when the call fails or the tool
+reports an error (isError).
 """
 
 
 def parse_value(raw, prop):
+    if raw.startswith("@@"):
+        return raw[1:]
+    if raw.startswith("@"):  # a file's bytes, for tools that take base64 (infer's raw tensor input)
+        import base64
+        try:
+            with open(raw[1:], "rb") as f:
+                return base64.b64encode(f.read()).decode()
+        except OSError as e:
+            raise ValueError(f"{raw}: cannot read {raw[1:]}: {e.strerror}") from None
     if (prop or {}).get("type") == "string":
         return raw
     try:

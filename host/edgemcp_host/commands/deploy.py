@@ -13,7 +13,7 @@ from .. import console
 EXAMPLES = """examples:
   edgemcp deploy --port /dev/ttyACM0 --config edgemcp.json --models models/
       /edgemcp.json and every .tflite under models/ as /models/NAME
-  edgemcp deploy --port virtual --model ../shared/models/hello_world_int8.tflite
+  edgemcp deploy --port virtual --model models/hello_world_int8.tflite
   edgemcp deploy --port /dev/ttyACM0 tools/blink.py lib/:/lib
       extra files: SRC (to /NAME) or SRC:DEST; a folder is copied with everything in it
 

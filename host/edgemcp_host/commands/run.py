@@ -1,10 +1,15 @@
 """`edgemcp run` (what `make run` starts): a virtual device behind the bridge on
-http://127.0.0.1:8765/mcp, with what an MCP client needs to connect. Ctrl-C stops everything."""
+http://127.0.0.1:8765/mcp, with the example models on it and what an MCP client needs to
+connect. Ctrl-C stops everything."""
 import argparse
 import asyncio
 import json
 import os
+import pathlib
+import shutil
 import sys
+
+from .. import paths
 
 from .bridge import parse_hostport, setup_logging, stop_on_sigterm, warn_exposed
 
@@ -29,6 +34,28 @@ def register(sub):
     p.set_defaults(func=run)
 
 
+EXAMPLE_MODELS = paths.REPO / "models"
+EXAMPLE_FILES = (".tflite", ".labels", ".json")
+
+
+def seed_models(root):
+    """The repository's example models (and their labels) in a virtual device's /models, so
+    that `infer` answers at once; files the user put there are left alone."""
+    dest = pathlib.Path(root) / "models"
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in sorted(EXAMPLE_MODELS.iterdir()) if EXAMPLE_MODELS.is_dir() else ():
+        if f.suffix in EXAMPLE_FILES and not (dest / f.name).exists():
+            shutil.copyfile(f, dest / f.name)
+
+
+def _shown(path):
+    """path as a command line run from here would name it."""
+    try:
+        return str(pathlib.Path(path).relative_to(pathlib.Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def banner(url, bridge, token):
     inspector = "build/node/node_modules/.bin/mcp-inspector"
     lines = [f"edgemcp bridge ready: {url}", ""]
@@ -38,6 +65,15 @@ def banner(url, bridge, token):
             desc = (t.get("description") or "").split("\n")[0]
             lines.append(f"  {link.name}.{t['name']:<24} {desc}")
     auth = f" --header 'Authorization: Bearer {token}'" if token else ""
+    image = EXAMPLE_MODELS / "person.raw"
+    for link in bridge.links.values():
+        if any(t["name"] == "infer" for t in link.tools) and image.exists():
+            edgemcp = _shown(pathlib.Path(sys.executable).parent / "edgemcp")
+            token_arg = " --token $EDGEMCP_TOKEN" if token else ""
+            lines += ["", "Classify the bundled person image on the device, through the bridge:",
+                      (f"  {edgemcp} call {link.name} infer model=person_detect input=@{_shown(image)} "
+                       f"--bridge {url}{token_arg}")]
+            break
     lines += ["", "MCP Inspector (CLI):",
               (f"  PATH=$PWD/build/node/node_modules/.bin:$PATH {inspector} --cli {url} "
                f"--transport http --method tools/list{auth}"),
@@ -57,7 +93,11 @@ def run(args):
     setup_logging(args.verbose)
     args.serial = args.serial or ["virtual"]
     try:
-        bridge = Bridge(make_links(args))
+        links = make_links(args)
+        for link in links:
+            if link.transport.kind == "virtual":
+                seed_models(link.transport.root)
+        bridge = Bridge(links)
     except (ValueError, FileNotFoundError) as e:
         print(f"edgemcp run: {e}", file=sys.stderr)
         return 2
