@@ -1,0 +1,177 @@
+// Load-time pieces several operators share: error messages, fused activation bounds, window
+// geometry, bias and constant-input checks, and the per-channel multipliers (tfl_bind_op).
+#include <math.h>
+
+#include "ops.h"
+
+int tfl_op_err(tfl_interp *it, uint32_t k, const char *what) {
+    const tfl_op *op = &it->ops[k];
+    return tfl_fail(it, "operator %s (index %lu): %s", tfl_op_name(op->code), (unsigned long)k, what);
+}
+
+int tfl_type_err(tfl_interp *it, uint32_t k, int type) {
+    const tfl_op *op = &it->ops[k];
+    return tfl_fail(it, "operator %s (index %lu): unsupported tensor type %s", tfl_op_name(op->code), (unsigned long)k, tfl_type_name(type));
+}
+
+static float scale_at(const tfl_interp *it, const tfl_tensor *t, uint32_t i) {
+    const uint8_t *p = it->model + t->scales_pos + 4 * i;
+    uint32_t u = p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static int32_t quantize_f(const tfl_tensor *t, float f) {
+    float r = roundf(f / t->scale);
+    if (r != r) {
+        r = 0.0f;
+    } else if (r > 1e9f) {
+        r = 1e9f;
+    } else if (r < -1e9f) {
+        r = -1e9f;
+    }
+    return t->zero_point + (int32_t)r;
+}
+
+// Fused activation bounds: quantized for int8/int16 outputs, float otherwise.
+static const tfl_tensor float_out = {.scale = 1.0f};
+
+int tfl_act_range(tfl_interp *it, uint32_t k, tfl_op *op, const tfl_tensor *out) {
+    int32_t qmin = out->type == TFL_INT16 ? -32768 : -128, qmax = out->type == TFL_INT16 ? 32767 : 127;
+    op->fmin = -3.40282347e38f;
+    op->fmax = 3.40282347e38f;
+    op->act_min = qmin;
+    op->act_max = qmax;
+    if (out->type != TFL_INT8 && out->type != TFL_INT16) {
+        out = &float_out;
+    }
+    switch (op->act) {
+        case 0:
+            break;
+        case 1:  // RELU
+            op->fmin = 0.0f;
+            if (quantize_f(out, 0.0f) > qmin) {
+                op->act_min = quantize_f(out, 0.0f);
+            }
+            break;
+        case 2:  // RELU_N1_TO_1
+            op->fmin = -1.0f;
+            op->fmax = 1.0f;
+            if (quantize_f(out, -1.0f) > qmin) {
+                op->act_min = quantize_f(out, -1.0f);
+            }
+            if (quantize_f(out, 1.0f) < qmax) {
+                op->act_max = quantize_f(out, 1.0f);
+            }
+            break;
+        case 3:  // RELU6
+            op->fmin = 0.0f;
+            op->fmax = 6.0f;
+            if (quantize_f(out, 0.0f) > qmin) {
+                op->act_min = quantize_f(out, 0.0f);
+            }
+            if (quantize_f(out, 6.0f) < qmax) {
+                op->act_max = quantize_f(out, 6.0f);
+            }
+            break;
+        default:
+            return tfl_op_err(it, k, "unsupported fused activation");
+    }
+    return TFL_OK;
+}
+
+int tfl_same_shape(const tfl_tensor *a, const tfl_tensor *b) {
+    if (a->ndim != b->ndim) {
+        return 0;
+    }
+    for (int d = 0; d < a->ndim; d++) {
+        if (a->dims[d] != b->dims[d]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+// Output size and leading padding of a window along one axis, as TFLite computes them
+// (padding 0 = SAME, extra at the end; 1 = VALID). 0 when the parameters are invalid.
+int tfl_window(int in, int filt, int stride, int dil, int padding, int *out, int16_t *pad) {
+    if (stride < 1 || dil < 1 || filt < 1) {
+        return 0;
+    }
+    int64_t eff = (int64_t)(filt - 1) * dil + 1;
+    int64_t o;
+    if (padding == 0) {
+        o = ((int64_t)in + stride - 1) / stride;
+    } else if (padding == 1) {
+        o = ((int64_t)in + stride - eff) / stride;
+    } else {
+        return 0;
+    }
+    if (o < 0) {
+        o = 0;
+    }
+    int64_t total = (o - 1) * stride + eff - in;
+    if (total < 0) {
+        total = 0;
+    }
+    if (total / 2 > 32767 || eff > 65535) {
+        return 0;
+    }
+    *out = (int)o;
+    *pad = (int16_t)(total / 2);
+    return 1;
+}
+
+// Optional bias input idx: int32 for quantized kernels, float otherwise, n values.
+int tfl_check_bias(tfl_interp *it, uint32_t k, const tfl_op *op, int idx, int n, int qtype) {
+    if (op->n_in <= idx || op->in[idx] < 0) {
+        return TFL_OK;
+    }
+    const tfl_tensor *b = IN(idx);
+    if (b->type != (qtype ? TFL_INT32 : TFL_FLOAT32)) {
+        return tfl_type_err(it, k, b->type);
+    }
+    if ((int)flat(b) != n) {
+        return tfl_op_err(it, k, "bias size does not match the output channels");
+    }
+    return TFL_OK;
+}
+
+// Reserves n per-channel multipliers (int32) and shifts (int8) in the arena's persistent
+// part; tfl_bind_op fills them once the arena is known.
+void tfl_want_pc(tfl_interp *it, tfl_op *op, uint32_t n) {
+    op->pc_off = it->persist_bytes;
+    op->pc_n = n;
+    it->persist_bytes += (n * 5 + 15) & ~15u;
+}
+
+// Per-channel multipliers: real = in_scale * w_scale[c] / out_scale, in double.
+void tfl_bind_op(tfl_interp *it, tfl_op *op) {
+    if (!op->pc_n) {
+        return;
+    }
+    const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
+    int32_t *m = pc_mult(it, op);
+    int8_t *s = pc_shift(it, op);
+    for (uint32_t c = 0; c < op->pc_n; c++) {
+        float ws = scale_at(it, w, w->nscales > 1 ? c : 0);
+        double real = (double)in->scale * (double)ws / (double)out->scale;
+        int32_t sh;
+        tfl_quantize_multiplier(real, &m[c], &sh);
+        s[c] = (int8_t)sh;
+    }
+}
+
+// Input j as constant int32 data (its element count in *n), or NULL when it is not that.
+const int32_t *tfl_const_i32(tfl_interp *it, const tfl_op *op, int j, uint32_t *n) {
+    if (op->n_in <= j || op->in[j] < 0) {
+        return NULL;
+    }
+    const tfl_tensor *t = IN(j);
+    if (!(t->flags & TFL_T_CONST) || t->type != TFL_INT32) {
+        return NULL;
+    }
+    *n = flat(t);
+    return (const int32_t *)(const void *)t->data;
+}

@@ -1,0 +1,62 @@
+// The operator table: which builtin operators run, and the prepare and eval of each. Adding
+// an operator: its TFL_OP_* code in tfl.h, its options (if any) in tfl_model.c's
+// read_options, a prepare and an eval in the family's ops/*.c (declared in ops.h), a row
+// here; a new file also goes in sources.mk.
+#include "ops.h"
+#include "../tfl_opnames.h"
+
+static const tfl_kernel kernels[] = {
+    {TFL_OP_CONV_2D, tfl_prepare_conv, tfl_eval_conv},
+    {TFL_OP_DEPTHWISE_CONV_2D, tfl_prepare_depthwise, tfl_eval_depthwise},
+    {TFL_OP_FULLY_CONNECTED, tfl_prepare_fully_connected, tfl_eval_fully_connected},
+    {TFL_OP_AVERAGE_POOL_2D, tfl_prepare_pool, tfl_eval_pool},
+    {TFL_OP_MAX_POOL_2D, tfl_prepare_pool, tfl_eval_pool},
+    {TFL_OP_SOFTMAX, tfl_prepare_softmax, tfl_eval_softmax},
+    {TFL_OP_RELU, tfl_prepare_activation, tfl_eval_activation},
+    {TFL_OP_RELU6, tfl_prepare_activation, tfl_eval_activation},
+    {TFL_OP_LOGISTIC, tfl_prepare_activation, tfl_eval_activation},
+    {TFL_OP_TANH, tfl_prepare_activation, tfl_eval_activation},
+    {TFL_OP_QUANTIZE, tfl_prepare_quantize, tfl_eval_quantize},
+    {TFL_OP_DEQUANTIZE, tfl_prepare_quantize, tfl_eval_quantize},
+    {TFL_OP_ADD, tfl_prepare_binary, tfl_eval_binary},
+    {TFL_OP_MUL, tfl_prepare_binary, tfl_eval_binary},
+    {TFL_OP_RESHAPE, tfl_prepare_reshape, tfl_eval_reshape},
+    {TFL_OP_CONCATENATION, tfl_prepare_concat, tfl_eval_concat},
+    {TFL_OP_PAD, tfl_prepare_pad, tfl_eval_pad},
+    {TFL_OP_MEAN, tfl_prepare_mean, tfl_eval_mean},
+};
+
+#define N_KERNELS (sizeof(kernels) / sizeof(kernels[0]))
+
+const char *tfl_op_name(int code) {
+    const char *p = tfl_opnames;
+    if (code < 0 || code >= TFL_N_OPNAMES) {
+        return "UNKNOWN";
+    }
+    while (code--) {
+        p += strlen(p) + 1;
+    }
+    return p;
+}
+
+int tfl_prepare_op(tfl_interp *it, uint32_t k) {
+    tfl_op *op = &it->ops[k];
+    for (int j = 0; j < op->n_out; j++) {
+        if (!(OUT(j)->flags & TFL_T_ARENA)) {
+            return tfl_op_err(it, k, "output is not a computed tensor");
+        }
+    }
+    for (uint32_t i = 0; i < N_KERNELS; i++) {
+        if (kernels[i].code == op->code) {
+            op->kernel = (uint8_t)i;
+            return kernels[i].prepare(it, k, op);
+        }
+    }
+    const char *type = op->n_in && op->in[0] >= 0 ? tfl_type_name(IN(0)->type) : "none";
+    return tfl_fail(it, "unsupported operator %s (builtin code %d) at index %lu, tensor type %s",
+        tfl_op_name(op->code), op->code, (unsigned long)k, type);
+}
+
+void tfl_eval_op(tfl_interp *it, const tfl_op *op) {
+    kernels[op->kernel].eval(it, op);
+}
