@@ -41,12 +41,6 @@ static inline int32_t rdpot(int32_t x, int e) {
     return (x >> e) + (rem > thr ? 1 : 0);
 }
 
-// MultiplyByQuantizedMultiplier: x * m * 2^shift with TFLite's double rounding.
-static inline int32_t mbqm(int32_t x, int32_t m, int shift) {
-    int ls = shift > 0 ? shift : 0, rs = shift > 0 ? 0 : -shift;
-    return rdpot(srdhm(wrap_shl(x, ls), m), rs);
-}
-
 // SaturatingRoundingMultiplyByPOT with a positive exponent.
 static inline int32_t sat_shl(int32_t x, int e) {
     int32_t thr = (int32_t)((1u << (31 - e)) - 1);
@@ -75,6 +69,9 @@ static inline int clz32(uint32_t x) {
     }
     return n;
 }
+
+// MultiplyByQuantizedMultiplier: x * m * 2^shift with TFLite's double rounding.
+int32_t mbqm(int32_t x, int32_t m, int shift);
 
 // QuantizeMultiplier: m as a Q0.31 multiplier and a power-of-two shift.
 void tfl_quantize_multiplier(double m, int32_t *q, int32_t *shift);

@@ -210,10 +210,9 @@ enum {
     OPT_SOFTMAX = 9, OPT_CONCATENATION = 10, OPT_ADD = 11, OPT_MUL = 21,
 };
 
-// The options table at pos if the operator's union type is the one expected; otherwise an
-// empty table, whose fields all read as their defaults.
+// Reads the options table at pos into opt if the operator's union type is the one expected;
+// otherwise opt stays empty, and its fields all read as their defaults.
 static void options(fb_t *f, const fb_tab *ot, uint32_t pos, int type, fb_tab *opt) {
-    memset(opt, 0, sizeof(*opt));
     if (pos && fb_u8(f, ot, 3, 0) == type) {
         fb_table(f, pos, opt);
     }
@@ -222,7 +221,7 @@ static void options(fb_t *f, const fb_tab *ot, uint32_t pos, int type, fb_tab *o
 // The parameters of operator table ot that its kernel takes from the options.
 static void read_options(fb_t *f, const fb_tab *ot, tfl_op *op) {
     uint32_t pos = fb_ref(f, ot, 4);  // checked for every operator, with options or not
-    fb_tab o;
+    fb_tab o = {0, 0, 0, 0};
     switch (op->code) {
         case TFL_OP_CONV_2D:
             options(f, ot, pos, OPT_CONV_2D, &o);

@@ -5,17 +5,15 @@
 #include "ops.h"
 
 int tfl_prepare_activation(tfl_interp *it, uint32_t k, tfl_op *op) {
-    if (op->n_in != 1 || op->n_out != 1 || op->in[0] < 0) {
-        return tfl_op_err(it, k, "wrong number of tensors");
+    int r = tfl_check_io(it, k, op, 1, 1, 1);
+    if (r) {
+        return r;
     }
     const tfl_tensor *in = IN(0), *out = OUT(0);
+    if ((r = tfl_check_types(it, k, in, out, NULL))) {
+        return r;
+    }
     int q = is_q(in);
-    if (!(q || in->type == TFL_FLOAT32)) {
-        return tfl_type_err(it, k, in->type);
-    }
-    if (out->type != in->type) {
-        return tfl_type_err(it, k, out->type);
-    }
     if (flat(in) != flat(out)) {
         return tfl_op_err(it, k, "output size does not match the input");
     }

@@ -14,6 +14,28 @@ int tfl_type_err(tfl_interp *it, uint32_t k, int type) {
     return tfl_fail(it, "operator %s (index %lu): unsupported tensor type %s", tfl_op_name(op->code), (unsigned long)k, tfl_type_name(type));
 }
 
+int tfl_check_io(tfl_interp *it, uint32_t k, const tfl_op *op, int min_in, int max_in, int present) {
+    if (op->n_in < min_in || op->n_in > max_in || op->n_out != 1) {
+        return tfl_op_err(it, k, "wrong number of tensors");
+    }
+    for (int j = 0; j < present; j++) {
+        if (op->in[j] < 0) {
+            return tfl_op_err(it, k, "wrong number of tensors");
+        }
+    }
+    return TFL_OK;
+}
+
+int tfl_check_types(tfl_interp *it, uint32_t k, const tfl_tensor *t, const tfl_tensor *a, const tfl_tensor *b) {
+    if (!(is_q(t) || t->type == TFL_FLOAT32)) {
+        return tfl_type_err(it, k, t->type);
+    }
+    if (a->type != t->type || (b && b->type != t->type)) {
+        return tfl_type_err(it, k, a->type != t->type ? a->type : b->type);
+    }
+    return TFL_OK;
+}
+
 static float scale_at(const tfl_interp *it, const tfl_tensor *t, uint32_t i) {
     const uint8_t *p = it->model + t->scales_pos + 4 * i;
     uint32_t u = p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -34,49 +56,31 @@ static int32_t quantize_f(const tfl_tensor *t, float f) {
     return t->zero_point + (int32_t)r;
 }
 
-// Fused activation bounds: quantized for int8/int16 outputs, float otherwise.
-static const tfl_tensor float_out = {.scale = 1.0f};
+// Fused activation bounds, by TFLite's ActivationFunctionType (NONE, RELU, RELU_N1_TO_1,
+// RELU6): float, and quantized for int8/int16 outputs (those of float outputs go unused).
+static const float act_lo[4] = {-3.40282347e38f, 0.0f, -1.0f, 0.0f};
+static const float act_hi[4] = {3.40282347e38f, 3.40282347e38f, 1.0f, 6.0f};
 
 int tfl_act_range(tfl_interp *it, uint32_t k, tfl_op *op, const tfl_tensor *out) {
+    static const tfl_tensor float_out = {.scale = 1.0f};
     int32_t qmin = out->type == TFL_INT16 ? -32768 : -128, qmax = out->type == TFL_INT16 ? 32767 : 127;
-    op->fmin = -3.40282347e38f;
-    op->fmax = 3.40282347e38f;
-    op->act_min = qmin;
-    op->act_max = qmax;
+    if (op->act > 3) {
+        return tfl_op_err(it, k, "unsupported fused activation");
+    }
     if (out->type != TFL_INT8 && out->type != TFL_INT16) {
         out = &float_out;
     }
-    switch (op->act) {
-        case 0:
-            break;
-        case 1:  // RELU
-            op->fmin = 0.0f;
-            if (quantize_f(out, 0.0f) > qmin) {
-                op->act_min = quantize_f(out, 0.0f);
-            }
-            break;
-        case 2:  // RELU_N1_TO_1
-            op->fmin = -1.0f;
-            op->fmax = 1.0f;
-            if (quantize_f(out, -1.0f) > qmin) {
-                op->act_min = quantize_f(out, -1.0f);
-            }
-            if (quantize_f(out, 1.0f) < qmax) {
-                op->act_max = quantize_f(out, 1.0f);
-            }
-            break;
-        case 3:  // RELU6
-            op->fmin = 0.0f;
-            op->fmax = 6.0f;
-            if (quantize_f(out, 0.0f) > qmin) {
-                op->act_min = quantize_f(out, 0.0f);
-            }
-            if (quantize_f(out, 6.0f) < qmax) {
-                op->act_max = quantize_f(out, 6.0f);
-            }
-            break;
-        default:
-            return tfl_op_err(it, k, "unsupported fused activation");
+    op->fmin = act_lo[op->act];
+    op->fmax = act_hi[op->act];
+    op->act_min = qmin;
+    op->act_max = qmax;
+    if (op->act) {
+        int32_t lo = quantize_f(out, op->fmin);
+        op->act_min = lo > qmin ? lo : qmin;
+    }
+    if (op->act >= 2) {
+        int32_t hi = quantize_f(out, op->fmax);
+        op->act_max = hi < qmax ? hi : qmax;
     }
     return TFL_OK;
 }
@@ -123,18 +127,47 @@ int tfl_window(int in, int filt, int stride, int dil, int padding, int *out, int
     return 1;
 }
 
-// Optional bias input idx: int32 for quantized kernels, float otherwise, n values.
-int tfl_check_bias(tfl_interp *it, uint32_t k, const tfl_op *op, int idx, int n, int qtype) {
-    if (op->n_in <= idx || op->in[idx] < 0) {
-        return TFL_OK;
+tfl_span tfl_taps(int o, int stride, int pad, int dil, int in, int filt) {
+    tfl_span s;
+    s.i0 = o * stride - pad;
+    s.f0 = s.i0 < 0 ? (dil - 1 - s.i0) / dil : 0;
+    s.f1 = s.i0 < in ? (in - s.i0 + dil - 1) / dil : 0;
+    if (s.f1 > filt) {
+        s.f1 = filt;
     }
-    const tfl_tensor *b = IN(idx);
-    if (b->type != (qtype ? TFL_INT32 : TFL_FLOAT32)) {
-        return tfl_type_err(it, k, b->type);
+    if (s.f0 > s.f1) {
+        s.f0 = s.f1;
     }
-    if ((int)flat(b) != n) {
-        return tfl_op_err(it, k, "bias size does not match the output channels");
+    return s;
+}
+
+// What CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED prepare alike once the shapes are
+// checked: the optional bias (input 2: int32 for int8, float otherwise; one per output
+// channel), the fused activation, and for int8 the filter's scales (one, or one per output
+// channel), the zero points and the per-channel multipliers.
+int tfl_prepare_filter(tfl_interp *it, uint32_t k, tfl_op *op, int channels) {
+    const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
+    int q = is_q(in);
+    if (op->n_in > 2 && op->in[2] >= 0) {
+        const tfl_tensor *b = IN(2);
+        if (b->type != (q ? TFL_INT32 : TFL_FLOAT32)) {
+            return tfl_type_err(it, k, b->type);
+        }
+        if ((int)flat(b) != channels) {
+            return tfl_op_err(it, k, "bias size does not match the output channels");
+        }
     }
+    int r = tfl_act_range(it, k, op, out);
+    if (r || !q) {
+        return r;
+    }
+    if (w->nscales != 1 && (int)w->nscales != channels) {
+        return tfl_op_err(it, k, "filter needs one scale or one per output channel");
+    }
+    op->in_off = -in->zero_point;
+    op->w_off = -w->zero_point;
+    op->out_off = out->zero_point;
+    tfl_want_pc(it, op, (uint32_t)channels);
     return TFL_OK;
 }
 

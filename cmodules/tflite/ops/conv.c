@@ -27,17 +27,16 @@ static inline tfl_span cols(const tfl_op *op, const conv_geom *g, int ox) {
     return tfl_taps(ox, op->stride_w, op->pad_w, op->dil_w, g->W, g->FW);
 }
 
-static int prepare(tfl_interp *it, uint32_t k, tfl_op *op, int depthwise) {
-    if (op->n_in < 2 || op->n_in > 3 || op->n_out != 1 || op->in[0] < 0 || op->in[1] < 0) {
-        return tfl_op_err(it, k, "wrong number of tensors");
+// CONV_2D and DEPTHWISE_CONV_2D alike, but for the filter's shape.
+int tfl_prepare_conv(tfl_interp *it, uint32_t k, tfl_op *op) {
+    int depthwise = op->code == TFL_OP_DEPTHWISE_CONV_2D;
+    int r = tfl_check_io(it, k, op, 2, 3, 2);
+    if (r) {
+        return r;
     }
     const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
-    int q = is_q(in);
-    if (!(q || in->type == TFL_FLOAT32)) {
-        return tfl_type_err(it, k, in->type);
-    }
-    if (w->type != in->type || out->type != in->type) {
-        return tfl_type_err(it, k, w->type != in->type ? w->type : out->type);
+    if ((r = tfl_check_types(it, k, in, w, out))) {
+        return r;
     }
     if (in->ndim != 4 || w->ndim != 4 || out->ndim != 4) {
         return tfl_op_err(it, k, "tensors must be 4-D");
@@ -60,27 +59,7 @@ static int prepare(tfl_interp *it, uint32_t k, tfl_op *op, int depthwise) {
     if (dim(out, 0) != dim(in, 0) || dim(out, 1) != oh || dim(out, 2) != ow) {
         return tfl_op_err(it, k, "output shape does not match the input");
     }
-    int r = tfl_check_bias(it, k, op, 2, oc, q);
-    if (r || (r = tfl_act_range(it, k, op, out))) {
-        return r;
-    }
-    if (q) {
-        if (w->nscales != 1 && (int)w->nscales != oc) {
-            return tfl_op_err(it, k, "filter needs one scale or one per output channel");
-        }
-        op->in_off = -in->zero_point;
-        op->out_off = out->zero_point;
-        tfl_want_pc(it, op, (uint32_t)oc);
-    }
-    return TFL_OK;
-}
-
-int tfl_prepare_conv(tfl_interp *it, uint32_t k, tfl_op *op) {
-    return prepare(it, k, op, 0);
-}
-
-int tfl_prepare_depthwise(tfl_interp *it, uint32_t k, tfl_op *op) {
-    return prepare(it, k, op, 1);
+    return tfl_prepare_filter(it, k, op, oc);
 }
 
 static void conv_q(const tfl_interp *it, const tfl_op *op) {

@@ -17,17 +17,15 @@ static int check_bcast(const tfl_tensor *a, const tfl_tensor *out) {
 }
 
 int tfl_prepare_binary(tfl_interp *it, uint32_t k, tfl_op *op) {
-    if (op->n_in != 2 || op->n_out != 1 || op->in[0] < 0 || op->in[1] < 0) {
-        return tfl_op_err(it, k, "wrong number of tensors");
+    int r = tfl_check_io(it, k, op, 2, 2, 2);
+    if (r) {
+        return r;
     }
     const tfl_tensor *a = IN(0), *b = IN(1), *out = OUT(0);
+    if ((r = tfl_check_types(it, k, a, b, out))) {
+        return r;
+    }
     int q = is_q(a);
-    if (!(q || a->type == TFL_FLOAT32)) {
-        return tfl_type_err(it, k, a->type);
-    }
-    if (b->type != a->type || out->type != a->type) {
-        return tfl_type_err(it, k, b->type != a->type ? b->type : out->type);
-    }
     if (!check_bcast(a, out) || !check_bcast(b, out)) {
         return tfl_op_err(it, k, "input shapes do not broadcast to the output");
     }
@@ -38,7 +36,7 @@ int tfl_prepare_binary(tfl_interp *it, uint32_t k, tfl_op *op) {
             return tfl_op_err(it, k, "input shapes do not broadcast to the output");
         }
     }
-    int r = tfl_act_range(it, k, op, out);
+    r = tfl_act_range(it, k, op, out);
     if (r || !q) {
         return r;
     }

@@ -3,16 +3,13 @@
 #include "ops.h"
 
 int tfl_prepare_fully_connected(tfl_interp *it, uint32_t k, tfl_op *op) {
-    if (op->n_in < 2 || op->n_in > 3 || op->n_out != 1 || op->in[0] < 0 || op->in[1] < 0) {
-        return tfl_op_err(it, k, "wrong number of tensors");
+    int r = tfl_check_io(it, k, op, 2, 3, 2);
+    if (r) {
+        return r;
     }
     const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
-    int q = is_q(in);
-    if (!(q || in->type == TFL_FLOAT32)) {
-        return tfl_type_err(it, k, in->type);
-    }
-    if (w->type != in->type || out->type != in->type) {
-        return tfl_type_err(it, k, w->type != in->type ? w->type : out->type);
+    if ((r = tfl_check_types(it, k, in, w, out))) {
+        return r;
     }
     if (op->padding != 0) {
         return tfl_op_err(it, k, "unsupported weights format");
@@ -28,20 +25,7 @@ int tfl_prepare_fully_connected(tfl_interp *it, uint32_t k, tfl_op *op) {
     if ((uint64_t)batches * (uint32_t)acc != flat(in)) {
         return tfl_op_err(it, k, "input size does not match the filter");
     }
-    int r = tfl_check_bias(it, k, op, 2, depth, q);
-    if (r || (r = tfl_act_range(it, k, op, out))) {
-        return r;
-    }
-    if (q) {
-        if (w->nscales != 1 && (int)w->nscales != depth) {
-            return tfl_op_err(it, k, "filter needs one scale or one per output channel");
-        }
-        op->in_off = -in->zero_point;
-        op->w_off = -w->zero_point;
-        op->out_off = out->zero_point;
-        tfl_want_pc(it, op, (uint32_t)depth);
-    }
-    return TFL_OK;
+    return tfl_prepare_filter(it, k, op, depth);
 }
 
 void tfl_eval_fully_connected(const tfl_interp *it, const tfl_op *op) {

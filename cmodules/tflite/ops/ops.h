@@ -73,38 +73,25 @@ typedef struct {
     int i0, f0, f1;
 } tfl_span;
 
-static inline tfl_span tfl_taps(int o, int stride, int pad, int dil, int in, int filt) {
-    tfl_span s;
-    s.i0 = o * stride - pad;
-    if (dil == 1) {
-        s.f0 = s.i0 < 0 ? -s.i0 : 0;
-        s.f1 = in - s.i0;
-    } else {
-        s.f0 = s.i0 < 0 ? (dil - 1 - s.i0) / dil : 0;
-        s.f1 = s.i0 < in ? (in - s.i0 + dil - 1) / dil : 0;
-    }
-    if (s.f1 > filt) {
-        s.f1 = filt;
-    }
-    if (s.f0 > s.f1) {
-        s.f0 = s.f1;
-    }
-    return s;
-}
+tfl_span tfl_taps(int o, int stride, int pad, int dil, int in, int filt);  // common.c
 
 // common.c: checks and parameters several prepares share.
 int tfl_op_err(tfl_interp *it, uint32_t k, const char *what);
 int tfl_type_err(tfl_interp *it, uint32_t k, int type);
+// The operator has min_in..max_in inputs, the first `present` of them not omitted, and one
+// output ("wrong number of tensors" otherwise).
+int tfl_check_io(tfl_interp *it, uint32_t k, const tfl_op *op, int min_in, int max_in, int present);
+// t is int8 or float32, and a (and b, unless NULL) has t's type.
+int tfl_check_types(tfl_interp *it, uint32_t k, const tfl_tensor *t, const tfl_tensor *a, const tfl_tensor *b);
 int tfl_act_range(tfl_interp *it, uint32_t k, tfl_op *op, const tfl_tensor *out);
 int tfl_same_shape(const tfl_tensor *a, const tfl_tensor *b);
 int tfl_window(int in, int filt, int stride, int dil, int padding, int *out, int16_t *pad);
-int tfl_check_bias(tfl_interp *it, uint32_t k, const tfl_op *op, int idx, int n, int qtype);
+int tfl_prepare_filter(tfl_interp *it, uint32_t k, tfl_op *op, int channels);
 void tfl_want_pc(tfl_interp *it, tfl_op *op, uint32_t n);
 const int32_t *tfl_const_i32(tfl_interp *it, const tfl_op *op, int j, uint32_t *n);
 
 // One prepare and one eval per operator family (several codes may share them).
 int tfl_prepare_conv(tfl_interp *it, uint32_t k, tfl_op *op);            // conv.c
-int tfl_prepare_depthwise(tfl_interp *it, uint32_t k, tfl_op *op);
 void tfl_eval_conv(const tfl_interp *it, const tfl_op *op);
 void tfl_eval_depthwise(const tfl_interp *it, const tfl_op *op);
 int tfl_prepare_fully_connected(tfl_interp *it, uint32_t k, tfl_op *op); // fully_connected.c

@@ -5,8 +5,9 @@
 #include "ops.h"
 
 int tfl_prepare_quantize(tfl_interp *it, uint32_t k, tfl_op *op) {
-    if (op->n_in != 1 || op->n_out != 1 || op->in[0] < 0) {
-        return tfl_op_err(it, k, "wrong number of tensors");
+    int r = tfl_check_io(it, k, op, 1, 1, 1);
+    if (r) {
+        return r;
     }
     const tfl_tensor *in = IN(0), *out = OUT(0);
     if (flat(in) != flat(out)) {

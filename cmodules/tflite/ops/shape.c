@@ -3,8 +3,9 @@
 #include "ops.h"
 
 int tfl_prepare_reshape(tfl_interp *it, uint32_t k, tfl_op *op) {
-    if (op->n_in < 1 || op->n_in > 2 || op->n_out != 1 || op->in[0] < 0) {
-        return tfl_op_err(it, k, "wrong number of tensors");
+    int r = tfl_check_io(it, k, op, 1, 2, 1);
+    if (r) {
+        return r;
     }
     tfl_tensor *in = IN(0), *out = OUT(0);
     if (in->type != out->type) {
@@ -27,8 +28,9 @@ void tfl_eval_reshape(const tfl_interp *it, const tfl_op *op) {
 }
 
 int tfl_prepare_concat(tfl_interp *it, uint32_t k, tfl_op *op) {
-    if (op->n_in < 1 || op->n_out != 1) {
-        return tfl_op_err(it, k, "wrong number of tensors");
+    int r = tfl_check_io(it, k, op, 1, 255, 0);
+    if (r) {
+        return r;
     }
     const tfl_tensor *out = OUT(0);
     if (op->act != 0) {
@@ -92,8 +94,9 @@ void tfl_eval_concat(const tfl_interp *it, const tfl_op *op) {
 }
 
 int tfl_prepare_pad(tfl_interp *it, uint32_t k, tfl_op *op) {
-    if (op->n_in != 2 || op->n_out != 1 || op->in[0] < 0) {
-        return tfl_op_err(it, k, "wrong number of tensors");
+    int r = tfl_check_io(it, k, op, 2, 2, 1);
+    if (r) {
+        return r;
     }
     const tfl_tensor *in = IN(0), *out = OUT(0);
     if (!(is_q(in) || in->type == TFL_FLOAT32 || in->type == TFL_INT16 || in->type == TFL_INT32)) {

@@ -5,15 +5,13 @@
 #include "ops.h"
 
 int tfl_prepare_softmax(tfl_interp *it, uint32_t k, tfl_op *op) {
-    if (op->n_in != 1 || op->n_out != 1 || op->in[0] < 0) {
-        return tfl_op_err(it, k, "wrong number of tensors");
+    int r = tfl_check_io(it, k, op, 1, 1, 1);
+    if (r) {
+        return r;
     }
     const tfl_tensor *in = IN(0), *out = OUT(0);
-    if (!(is_q(in) || in->type == TFL_FLOAT32)) {
-        return tfl_type_err(it, k, in->type);
-    }
-    if (out->type != in->type) {
-        return tfl_type_err(it, k, out->type);
+    if ((r = tfl_check_types(it, k, in, out, NULL))) {
+        return r;
     }
     if (in->ndim < 1 || !tfl_same_shape(in, out) || dim(in, in->ndim - 1) < 1) {
         return tfl_op_err(it, k, "output shape does not match the input");
