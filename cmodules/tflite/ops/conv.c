@@ -1,21 +1,35 @@
 // CONV_2D and DEPTHWISE_CONV_2D, int8 (per-channel multipliers) and float32, as TFLite Micro's
-// reference conv.h / depthwise_conv.h and their integer_ops variants compute them. The four
-// loop nests share one geometry (conv_geom + tfl_taps): the same output pixels, the same
-// in-image taps, in the reference order.
+// reference conv.h / depthwise_conv.h and their integer_ops variants compute them. The loop
+// nests share one geometry (conv_geom + tfl_taps): the same output pixels, the same in-image
+// taps, in the reference order. A depthwise convolution is a grouped one (one input channel
+// per group, depth_mult outputs each) with its filter laid out differently, so float32 runs
+// both through one kernel; int8 depthwise has its own, channel-blocked.
 #include "ops.h"
 
-// The tensor shapes a convolution runs over (NHWC input and output; filter OHWI for CONV_2D,
-// 1HWO for DEPTHWISE_CONV_2D).
+// The shapes a convolution runs over (NHWC input and output; filter OHWI for CONV_2D, 1HWO
+// for DEPTHWISE_CONV_2D), the input channels one output reads (FIC, from channel
+// (oc / ocpg) * FIC on), and the filter's strides per output channel and per tap.
 typedef struct {
-    int B, H, W, IC, FH, FW, FIC, OH, OW, OC;
+    int B, H, W, IC, FH, FW, FIC, OH, OW, OC, ocpg;
+    size_t f_oc, f_tap;
 } conv_geom;
 
 static conv_geom geom_of(const tfl_interp *it, const tfl_op *op) {
     const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
     conv_geom g = {
         dim(in, 0), dim(in, 1), dim(in, 2), dim(in, 3), dim(w, 1), dim(w, 2), dim(w, 3),
-        dim(out, 1), dim(out, 2), dim(out, 3),
+        dim(out, 1), dim(out, 2), dim(out, 3), 0, 0, 0,
     };
+    if (op->code == TFL_OP_DEPTHWISE_CONV_2D) {
+        g.FIC = 1;
+        g.ocpg = op->depth_mult;
+        g.f_oc = 1;
+        g.f_tap = (size_t)g.OC;
+    } else {
+        g.ocpg = g.OC / (g.IC / g.FIC);
+        g.f_tap = (size_t)g.FIC;
+        g.f_oc = (size_t)g.FH * g.FW * g.FIC;
+    }
     return g;
 }
 
@@ -69,7 +83,6 @@ static void conv_q(const tfl_interp *it, const tfl_op *op) {
     int8_t *y = (int8_t *)OUT(0)->data;
     const int32_t *m = pc_mult(it, op);
     const int8_t *s = pc_shift(it, op);
-    int ocpg = g.OC / (g.IC / g.FIC);  // output channels per group
     int32_t in_off = op->in_off;
     for (int b = 0; b < g.B; b++) {
         for (int oy = 0; oy < g.OH; oy++) {
@@ -77,14 +90,14 @@ static void conv_q(const tfl_interp *it, const tfl_op *op) {
             for (int ox = 0; ox < g.OW; ox++) {
                 tfl_span xs = cols(op, &g, ox);
                 for (int oc = 0; oc < g.OC; oc++) {
-                    int ic0 = (oc / ocpg) * g.FIC;
+                    int ic0 = (oc / g.ocpg) * g.FIC;
                     uint32_t acc = 0;
                     for (int fy = ys.f0; fy < ys.f1; fy++) {
                         int iy = ys.i0 + op->dil_h * fy;
                         for (int fx = xs.f0; fx < xs.f1; fx++) {
                             int ix = xs.i0 + op->dil_w * fx;
                             const int8_t *xp = x + (((size_t)b * g.H + iy) * g.W + ix) * g.IC + ic0;
-                            const int8_t *fp = f + (((size_t)oc * g.FH + fy) * g.FW + fx) * g.FIC;
+                            const int8_t *fp = f + oc * g.f_oc + ((size_t)fy * g.FW + fx) * g.f_tap;
                             uint32_t sum = 0;
                             for (int c = 0; c < g.FIC; c++) {
                                 sum += (uint32_t)(fp[c] * (xp[c] + in_off));
@@ -143,44 +156,37 @@ static int conv_1x1_q(const tfl_interp *it, const tfl_op *op) {
     return 1;
 }
 
+// float32 CONV_2D and DEPTHWISE_CONV_2D: each output sums its taps and channels in the
+// reference order (float adds do not reorder).
 static void conv_f(const tfl_interp *it, const tfl_op *op) {
     const conv_geom g = geom_of(it, op);
     const float *x = (const float *)(const void *)IN(0)->data, *f = (const float *)(const void *)IN(1)->data;
     const float *bias = opt_data(it, op, 2);
     float *y = (float *)(void *)OUT(0)->data;
-    int ocpg = g.OC / (g.IC / g.FIC);
     for (int b = 0; b < g.B; b++) {
         for (int oy = 0; oy < g.OH; oy++) {
             tfl_span ys = rows(op, &g, oy);
             for (int ox = 0; ox < g.OW; ox++) {
                 tfl_span xs = cols(op, &g, ox);
+                float *yp = y + (((size_t)b * g.OH + oy) * g.OW + ox) * g.OC;
                 for (int oc = 0; oc < g.OC; oc++) {
-                    int ic0 = (oc / ocpg) * g.FIC;
+                    int ic0 = (oc / g.ocpg) * g.FIC;
                     float total = 0.0f;
                     for (int fy = ys.f0; fy < ys.f1; fy++) {
                         int iy = ys.i0 + op->dil_h * fy;
                         for (int fx = xs.f0; fx < xs.f1; fx++) {
                             int ix = xs.i0 + op->dil_w * fx;
                             const float *xp = x + (((size_t)b * g.H + iy) * g.W + ix) * g.IC + ic0;
-                            const float *fp = f + (((size_t)oc * g.FH + fy) * g.FW + fx) * g.FIC;
+                            const float *fp = f + oc * g.f_oc + ((size_t)fy * g.FW + fx) * g.f_tap;
                             for (int c = 0; c < g.FIC; c++) {
                                 total += xp[c] * fp[c];
                             }
                         }
                     }
-                    float bv = bias ? bias[oc] : 0.0f;
-                    y[(((size_t)b * g.OH + oy) * g.OW + ox) * g.OC + oc] = act_f(total + bv, op->fmin, op->fmax);
+                    yp[oc] = act_f(total + (bias ? bias[oc] : 0.0f), op->fmin, op->fmax);
                 }
             }
         }
-    }
-}
-
-void tfl_eval_conv(const tfl_interp *it, const tfl_op *op) {
-    if (!is_q(IN(0))) {
-        conv_f(it, op);
-    } else if (!conv_1x1_q(it, op)) {
-        conv_q(it, op);
     }
 }
 
@@ -242,39 +248,12 @@ static void depthwise_q(const tfl_interp *it, const tfl_op *op) {
     }
 }
 
-// float depthwise: each output sums its taps in the reference order (float adds do not reorder).
-static void depthwise_f(const tfl_interp *it, const tfl_op *op) {
-    const conv_geom g = geom_of(it, op);
-    const float *x = (const float *)(const void *)IN(0)->data, *f = (const float *)(const void *)IN(1)->data;
-    const float *bias = opt_data(it, op, 2);
-    float *y = (float *)(void *)OUT(0)->data;
-    int DM = op->depth_mult;
-    for (int b = 0; b < g.B; b++) {
-        for (int oy = 0; oy < g.OH; oy++) {
-            tfl_span ys = rows(op, &g, oy);
-            for (int ox = 0; ox < g.OW; ox++) {
-                tfl_span xs = cols(op, &g, ox);
-                float *yp = y + (((size_t)b * g.OH + oy) * g.OW + ox) * g.OC;
-                for (int oc = 0; oc < g.OC; oc++) {
-                    float total = 0.0f;
-                    for (int fy = ys.f0; fy < ys.f1; fy++) {
-                        int iy = ys.i0 + op->dil_h * fy;
-                        for (int fx = xs.f0; fx < xs.f1; fx++) {
-                            int ix = xs.i0 + op->dil_w * fx;
-                            total += x[(((size_t)b * g.H + iy) * g.W + ix) * g.IC + oc / DM] * f[((size_t)fy * g.FW + fx) * g.OC + oc];
-                        }
-                    }
-                    yp[oc] = act_f(total + (bias ? bias[oc] : 0.0f), op->fmin, op->fmax);
-                }
-            }
-        }
-    }
-}
-
-void tfl_eval_depthwise(const tfl_interp *it, const tfl_op *op) {
-    if (is_q(IN(0))) {
+void tfl_eval_conv(const tfl_interp *it, const tfl_op *op) {
+    if (!is_q(IN(0))) {
+        conv_f(it, op);
+    } else if (op->code == TFL_OP_DEPTHWISE_CONV_2D) {
         depthwise_q(it, op);
-    } else {
-        depthwise_f(it, op);
+    } else if (!conv_1x1_q(it, op)) {
+        conv_q(it, op);
     }
 }

@@ -91,9 +91,8 @@ void tfl_want_pc(tfl_interp *it, tfl_op *op, uint32_t n);
 const int32_t *tfl_const_i32(tfl_interp *it, const tfl_op *op, int j, uint32_t *n);
 
 // One prepare and one eval per operator family (several codes may share them).
-int tfl_prepare_conv(tfl_interp *it, uint32_t k, tfl_op *op);            // conv.c
+int tfl_prepare_conv(tfl_interp *it, uint32_t k, tfl_op *op);            // conv.c (and depthwise)
 void tfl_eval_conv(const tfl_interp *it, const tfl_op *op);
-void tfl_eval_depthwise(const tfl_interp *it, const tfl_op *op);
 int tfl_prepare_fully_connected(tfl_interp *it, uint32_t k, tfl_op *op); // fully_connected.c
 void tfl_eval_fully_connected(const tfl_interp *it, const tfl_op *op);
 int tfl_prepare_pool(tfl_interp *it, uint32_t k, tfl_op *op);            // pool.c

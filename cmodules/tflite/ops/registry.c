@@ -7,7 +7,7 @@
 
 static const tfl_kernel kernels[] = {
     {TFL_OP_CONV_2D, tfl_prepare_conv, tfl_eval_conv},
-    {TFL_OP_DEPTHWISE_CONV_2D, tfl_prepare_conv, tfl_eval_depthwise},
+    {TFL_OP_DEPTHWISE_CONV_2D, tfl_prepare_conv, tfl_eval_conv},
     {TFL_OP_FULLY_CONNECTED, tfl_prepare_fully_connected, tfl_eval_fully_connected},
     {TFL_OP_AVERAGE_POOL_2D, tfl_prepare_pool, tfl_eval_pool},
     {TFL_OP_MAX_POOL_2D, tfl_prepare_pool, tfl_eval_pool},
