@@ -85,18 +85,6 @@ int tfl_act_range(tfl_interp *it, uint32_t k, tfl_op *op, const tfl_tensor *out)
     return TFL_OK;
 }
 
-int tfl_same_shape(const tfl_tensor *a, const tfl_tensor *b) {
-    if (a->ndim != b->ndim) {
-        return 0;
-    }
-    for (int d = 0; d < a->ndim; d++) {
-        if (a->dims[d] != b->dims[d]) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 // Output size and leading padding of a window along one axis, as TFLite computes them
 // (padding 0 = SAME, extra at the end; 1 = VALID). 0 when the parameters are invalid.
 int tfl_window(int in, int filt, int stride, int dil, int padding, int *out, int16_t *pad) {
@@ -141,6 +129,14 @@ tfl_span tfl_taps(int o, int stride, int pad, int dil, int in, int filt) {
     return s;
 }
 
+// Reserves n per-channel multipliers (int32) and shifts (int8) in the arena's persistent
+// part; tfl_bind_op fills them once the arena is known.
+static void want_pc(tfl_interp *it, tfl_op *op, uint32_t n) {
+    op->pc_off = it->persist_bytes;
+    op->pc_n = n;
+    it->persist_bytes += (n * 5 + 15) & ~15u;
+}
+
 // What CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED prepare alike once the shapes are
 // checked: the optional bias (input 2: int32 for int8, float otherwise; one per output
 // channel), the fused activation, and for int8 the filter's scales (one, or one per output
@@ -167,16 +163,8 @@ int tfl_prepare_filter(tfl_interp *it, uint32_t k, tfl_op *op, int channels) {
     op->in_off = -in->zero_point;
     op->w_off = -w->zero_point;
     op->out_off = out->zero_point;
-    tfl_want_pc(it, op, (uint32_t)channels);
+    want_pc(it, op, (uint32_t)channels);
     return TFL_OK;
-}
-
-// Reserves n per-channel multipliers (int32) and shifts (int8) in the arena's persistent
-// part; tfl_bind_op fills them once the arena is known.
-void tfl_want_pc(tfl_interp *it, tfl_op *op, uint32_t n) {
-    op->pc_off = it->persist_bytes;
-    op->pc_n = n;
-    it->persist_bytes += (n * 5 + 15) & ~15u;
 }
 
 // Per-channel multipliers: real = in_scale * w_scale[c] / out_scale, in double.

@@ -2,14 +2,16 @@
 // (int8 ADD: both inputs rescaled to a common scale with 20 bits of headroom, then summed).
 #include "ops.h"
 
-// Broadcast shapes aligned on the right: each input dim equals the output's or is 1.
-static int check_bcast(const tfl_tensor *a, const tfl_tensor *out) {
-    if (a->ndim > out->ndim) {
+// Broadcasting, shapes aligned on the right: each input dim equals the output's or is 1, and
+// the output's is the larger of the two (unless one of them is 0).
+static int broadcasts(const tfl_tensor *a, const tfl_tensor *b, const tfl_tensor *out) {
+    if (a->ndim > out->ndim || b->ndim > out->ndim) {
         return 0;
     }
-    for (int d = 0; d < a->ndim; d++) {
-        int od = out->dims[out->ndim - a->ndim + d];
-        if (a->dims[d] != od && a->dims[d] != 1) {
+    for (int d = 0; d < out->ndim; d++) {
+        int ad = d - (out->ndim - a->ndim), bd = d - (out->ndim - b->ndim), od = out->dims[d];
+        int da = ad >= 0 ? a->dims[ad] : 1, db = bd >= 0 ? b->dims[bd] : 1;
+        if ((da != od && da != 1) || (db != od && db != 1) || (od != (da > db ? da : db) && da && db)) {
             return 0;
         }
     }
@@ -26,15 +28,8 @@ int tfl_prepare_binary(tfl_interp *it, uint32_t k, tfl_op *op) {
         return r;
     }
     int q = is_q(a);
-    if (!check_bcast(a, out) || !check_bcast(b, out)) {
+    if (!broadcasts(a, b, out)) {
         return tfl_op_err(it, k, "input shapes do not broadcast to the output");
-    }
-    for (int d = 0; d < out->ndim; d++) {
-        int ad = d - (out->ndim - a->ndim), bd = d - (out->ndim - b->ndim);
-        int da = ad >= 0 ? a->dims[ad] : 1, db = bd >= 0 ? b->dims[bd] : 1;
-        if (out->dims[d] != (da > db ? da : db) && !(da == 0 || db == 0)) {
-            return tfl_op_err(it, k, "input shapes do not broadcast to the output");
-        }
     }
     r = tfl_act_range(it, k, op, out);
     if (r || !q) {

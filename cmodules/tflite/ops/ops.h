@@ -57,7 +57,7 @@ static inline int32_t get_i32(const int32_t *p, uint32_t i) {
     return v;
 }
 
-// Per-channel multipliers and shifts, in the arena's persistent part (see tfl_want_pc).
+// Per-channel multipliers and shifts, in the arena's persistent part (reserved by tfl_prepare_filter).
 static inline int32_t *pc_mult(const tfl_interp *it, const tfl_op *op) {
     return (int32_t *)(void *)(it->arena + it->plan_bytes + op->pc_off);
 }
@@ -84,10 +84,8 @@ int tfl_check_io(tfl_interp *it, uint32_t k, const tfl_op *op, int min_in, int m
 // t is int8 or float32, and a (and b, unless NULL) has t's type.
 int tfl_check_types(tfl_interp *it, uint32_t k, const tfl_tensor *t, const tfl_tensor *a, const tfl_tensor *b);
 int tfl_act_range(tfl_interp *it, uint32_t k, tfl_op *op, const tfl_tensor *out);
-int tfl_same_shape(const tfl_tensor *a, const tfl_tensor *b);
 int tfl_window(int in, int filt, int stride, int dil, int padding, int *out, int16_t *pad);
 int tfl_prepare_filter(tfl_interp *it, uint32_t k, tfl_op *op, int channels);
-void tfl_want_pc(tfl_interp *it, tfl_op *op, uint32_t n);
 const int32_t *tfl_const_i32(tfl_interp *it, const tfl_op *op, int j, uint32_t *n);
 
 // One prepare and one eval per operator family (several codes may share them).

@@ -4,6 +4,18 @@
 
 #include "ops.h"
 
+static int same_shape(const tfl_tensor *a, const tfl_tensor *b) {
+    if (a->ndim != b->ndim) {
+        return 0;
+    }
+    for (int d = 0; d < a->ndim; d++) {
+        if (a->dims[d] != b->dims[d]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int tfl_prepare_softmax(tfl_interp *it, uint32_t k, tfl_op *op) {
     int r = tfl_check_io(it, k, op, 1, 1, 1);
     if (r) {
@@ -13,7 +25,7 @@ int tfl_prepare_softmax(tfl_interp *it, uint32_t k, tfl_op *op) {
     if ((r = tfl_check_types(it, k, in, out, NULL))) {
         return r;
     }
-    if (in->ndim < 1 || !tfl_same_shape(in, out) || dim(in, in->ndim - 1) < 1) {
+    if (in->ndim < 1 || !same_shape(in, out) || dim(in, in->ndim - 1) < 1) {
         return tfl_op_err(it, k, "output shape does not match the input");
     }
     if (is_q(in)) {
