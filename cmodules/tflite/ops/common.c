@@ -14,18 +14,6 @@ int tfl_type_err(tfl_interp *it, uint32_t k, int type) {
     return tfl_fail(it, "operator %s (index %lu): unsupported tensor type %s", tfl_op_name(op->code), (unsigned long)k, tfl_type_name(type));
 }
 
-int tfl_check_io(tfl_interp *it, uint32_t k, const tfl_op *op, int min_in, int max_in, int present) {
-    if (op->n_in < min_in || op->n_in > max_in || op->n_out != 1) {
-        return tfl_op_err(it, k, "wrong number of tensors");
-    }
-    for (int j = 0; j < present; j++) {
-        if (op->in[j] < 0) {
-            return tfl_op_err(it, k, "wrong number of tensors");
-        }
-    }
-    return TFL_OK;
-}
-
 int tfl_check_types(tfl_interp *it, uint32_t k, const tfl_tensor *t, const tfl_tensor *a, const tfl_tensor *b) {
     if (!(is_q(t) || t->type == TFL_FLOAT32)) {
         return tfl_type_err(it, k, t->type);

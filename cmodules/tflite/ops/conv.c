@@ -44,12 +44,9 @@ static inline tfl_span cols(const tfl_op *op, const conv_geom *g, int ox) {
 // CONV_2D and DEPTHWISE_CONV_2D alike, but for the filter's shape.
 int tfl_prepare_conv(tfl_interp *it, uint32_t k, tfl_op *op) {
     int depthwise = op->code == TFL_OP_DEPTHWISE_CONV_2D;
-    int r = tfl_check_io(it, k, op, 2, 3, 2);
-    if (r) {
-        return r;
-    }
     const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
-    if ((r = tfl_check_types(it, k, in, w, out))) {
+    int r = tfl_check_types(it, k, in, w, out);
+    if (r) {
         return r;
     }
     if (in->ndim != 4 || w->ndim != 4 || out->ndim != 4) {

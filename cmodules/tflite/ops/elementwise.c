@@ -19,12 +19,9 @@ static int broadcasts(const tfl_tensor *a, const tfl_tensor *b, const tfl_tensor
 }
 
 int tfl_prepare_binary(tfl_interp *it, uint32_t k, tfl_op *op) {
-    int r = tfl_check_io(it, k, op, 2, 2, 2);
-    if (r) {
-        return r;
-    }
     const tfl_tensor *a = IN(0), *b = IN(1), *out = OUT(0);
-    if ((r = tfl_check_types(it, k, a, b, out))) {
+    int r = tfl_check_types(it, k, a, b, out);
+    if (r) {
         return r;
     }
     int q = is_q(a);

@@ -3,12 +3,9 @@
 #include "ops.h"
 
 int tfl_prepare_fully_connected(tfl_interp *it, uint32_t k, tfl_op *op) {
-    int r = tfl_check_io(it, k, op, 2, 3, 2);
-    if (r) {
-        return r;
-    }
     const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
-    if ((r = tfl_check_types(it, k, in, w, out))) {
+    int r = tfl_check_types(it, k, in, w, out);
+    if (r) {
         return r;
     }
     if (op->padding != 0) {

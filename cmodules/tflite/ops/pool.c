@@ -3,12 +3,9 @@
 #include "ops.h"
 
 int tfl_prepare_pool(tfl_interp *it, uint32_t k, tfl_op *op) {
-    int r = tfl_check_io(it, k, op, 1, 1, 1);
-    if (r) {
-        return r;
-    }
     const tfl_tensor *in = IN(0), *out = OUT(0);
-    if ((r = tfl_check_types(it, k, in, out, NULL))) {
+    int r = tfl_check_types(it, k, in, out, NULL);
+    if (r) {
         return r;
     }
     if (in->ndim != 4 || out->ndim != 4) {

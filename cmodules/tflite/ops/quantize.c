@@ -5,10 +5,6 @@
 #include "ops.h"
 
 int tfl_prepare_quantize(tfl_interp *it, uint32_t k, tfl_op *op) {
-    int r = tfl_check_io(it, k, op, 1, 1, 1);
-    if (r) {
-        return r;
-    }
     const tfl_tensor *in = IN(0), *out = OUT(0);
     if (flat(in) != flat(out)) {
         return tfl_op_err(it, k, "output size does not match the input");

@@ -5,25 +5,27 @@
 #include "ops.h"
 #include "../tfl_opnames.h"
 
+// Each row: the builtin code, the inputs it takes (min, max, how many of the first must be
+// present: the rest are optional), then prepare and eval. Every operator has one output.
 static const tfl_kernel kernels[] = {
-    {TFL_OP_CONV_2D, tfl_prepare_conv, tfl_eval_conv},
-    {TFL_OP_DEPTHWISE_CONV_2D, tfl_prepare_conv, tfl_eval_conv},
-    {TFL_OP_FULLY_CONNECTED, tfl_prepare_fully_connected, tfl_eval_fully_connected},
-    {TFL_OP_AVERAGE_POOL_2D, tfl_prepare_pool, tfl_eval_pool},
-    {TFL_OP_MAX_POOL_2D, tfl_prepare_pool, tfl_eval_pool},
-    {TFL_OP_SOFTMAX, tfl_prepare_softmax, tfl_eval_softmax},
-    {TFL_OP_RELU, tfl_prepare_activation, tfl_eval_activation},
-    {TFL_OP_RELU6, tfl_prepare_activation, tfl_eval_activation},
-    {TFL_OP_LOGISTIC, tfl_prepare_activation, tfl_eval_activation},
-    {TFL_OP_TANH, tfl_prepare_activation, tfl_eval_activation},
-    {TFL_OP_QUANTIZE, tfl_prepare_quantize, tfl_eval_quantize},
-    {TFL_OP_DEQUANTIZE, tfl_prepare_quantize, tfl_eval_quantize},
-    {TFL_OP_ADD, tfl_prepare_binary, tfl_eval_binary},
-    {TFL_OP_MUL, tfl_prepare_binary, tfl_eval_binary},
-    {TFL_OP_RESHAPE, tfl_prepare_reshape, tfl_eval_reshape},
-    {TFL_OP_CONCATENATION, tfl_prepare_concat, tfl_eval_concat},
-    {TFL_OP_PAD, tfl_prepare_pad, tfl_eval_pad},
-    {TFL_OP_MEAN, tfl_prepare_mean, tfl_eval_mean},
+    {TFL_OP_CONV_2D, 2, 3, 2, tfl_prepare_conv, tfl_eval_conv},
+    {TFL_OP_DEPTHWISE_CONV_2D, 2, 3, 2, tfl_prepare_conv, tfl_eval_conv},
+    {TFL_OP_FULLY_CONNECTED, 2, 3, 2, tfl_prepare_fully_connected, tfl_eval_fully_connected},
+    {TFL_OP_AVERAGE_POOL_2D, 1, 1, 1, tfl_prepare_pool, tfl_eval_pool},
+    {TFL_OP_MAX_POOL_2D, 1, 1, 1, tfl_prepare_pool, tfl_eval_pool},
+    {TFL_OP_SOFTMAX, 1, 1, 1, tfl_prepare_softmax, tfl_eval_softmax},
+    {TFL_OP_RELU, 1, 1, 1, tfl_prepare_activation, tfl_eval_activation},
+    {TFL_OP_RELU6, 1, 1, 1, tfl_prepare_activation, tfl_eval_activation},
+    {TFL_OP_LOGISTIC, 1, 1, 1, tfl_prepare_activation, tfl_eval_activation},
+    {TFL_OP_TANH, 1, 1, 1, tfl_prepare_activation, tfl_eval_activation},
+    {TFL_OP_QUANTIZE, 1, 1, 1, tfl_prepare_quantize, tfl_eval_quantize},
+    {TFL_OP_DEQUANTIZE, 1, 1, 1, tfl_prepare_quantize, tfl_eval_quantize},
+    {TFL_OP_ADD, 2, 2, 2, tfl_prepare_binary, tfl_eval_binary},
+    {TFL_OP_MUL, 2, 2, 2, tfl_prepare_binary, tfl_eval_binary},
+    {TFL_OP_RESHAPE, 1, 2, 1, tfl_prepare_reshape, tfl_eval_reshape},
+    {TFL_OP_CONCATENATION, 1, 255, 0, tfl_prepare_concat, tfl_eval_concat},
+    {TFL_OP_PAD, 2, 2, 1, tfl_prepare_pad, tfl_eval_pad},
+    {TFL_OP_MEAN, 2, 2, 1, tfl_prepare_mean, tfl_eval_mean},
 };
 
 #define N_KERNELS (sizeof(kernels) / sizeof(kernels[0]))
@@ -47,10 +49,20 @@ int tfl_prepare_op(tfl_interp *it, uint32_t k) {
         }
     }
     for (uint32_t i = 0; i < N_KERNELS; i++) {
-        if (kernels[i].code == op->code) {
-            op->kernel = (uint8_t)i;
-            return kernels[i].prepare(it, k, op);
+        const tfl_kernel *kn = &kernels[i];
+        if (kn->code != op->code) {
+            continue;
         }
+        if (op->n_in < kn->min_in || op->n_in > kn->max_in || op->n_out != 1) {
+            return tfl_op_err(it, k, "wrong number of tensors");
+        }
+        for (int j = 0; j < kn->present; j++) {
+            if (op->in[j] < 0) {
+                return tfl_op_err(it, k, "wrong number of tensors");
+            }
+        }
+        op->kernel = (uint8_t)i;
+        return kn->prepare(it, k, op);
     }
     const char *type = op->n_in && op->in[0] >= 0 ? tfl_type_name(IN(0)->type) : "none";
     return tfl_fail(it, "unsupported operator %s (builtin code %d) at index %lu, tensor type %s",

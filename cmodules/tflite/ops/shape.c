@@ -3,10 +3,6 @@
 #include "ops.h"
 
 int tfl_prepare_reshape(tfl_interp *it, uint32_t k, tfl_op *op) {
-    int r = tfl_check_io(it, k, op, 1, 2, 1);
-    if (r) {
-        return r;
-    }
     tfl_tensor *in = IN(0), *out = OUT(0);
     if (in->type != out->type) {
         return tfl_type_err(it, k, out->type);
@@ -28,10 +24,6 @@ void tfl_eval_reshape(const tfl_interp *it, const tfl_op *op) {
 }
 
 int tfl_prepare_concat(tfl_interp *it, uint32_t k, tfl_op *op) {
-    int r = tfl_check_io(it, k, op, 1, 255, 0);
-    if (r) {
-        return r;
-    }
     const tfl_tensor *out = OUT(0);
     if (op->act != 0) {
         return tfl_op_err(it, k, "unsupported fused activation");
@@ -94,10 +86,6 @@ void tfl_eval_concat(const tfl_interp *it, const tfl_op *op) {
 }
 
 int tfl_prepare_pad(tfl_interp *it, uint32_t k, tfl_op *op) {
-    int r = tfl_check_io(it, k, op, 2, 2, 1);
-    if (r) {
-        return r;
-    }
     const tfl_tensor *in = IN(0), *out = OUT(0);
     if (!(is_q(in) || in->type == TFL_FLOAT32 || in->type == TFL_INT16 || in->type == TFL_INT32)) {
         return tfl_type_err(it, k, in->type);
