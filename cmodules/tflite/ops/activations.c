@@ -6,10 +6,6 @@
 
 int tfl_prepare_activation(tfl_interp *it, uint32_t k, tfl_op *op) {
     const tfl_tensor *in = IN(0), *out = OUT(0);
-    int r = tfl_check_types(it, k, in, out, NULL);
-    if (r) {
-        return r;
-    }
     int q = is_q(in);
     if (flat(in) != flat(out)) {
         return tfl_op_err(it, k, "output size does not match the input");

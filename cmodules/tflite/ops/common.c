@@ -14,16 +14,6 @@ int tfl_type_err(tfl_interp *it, uint32_t k, int type) {
     return tfl_fail(it, "operator %s (index %lu): unsupported tensor type %s", tfl_op_name(op->code), (unsigned long)k, tfl_type_name(type));
 }
 
-int tfl_check_types(tfl_interp *it, uint32_t k, const tfl_tensor *t, const tfl_tensor *a, const tfl_tensor *b) {
-    if (!(is_q(t) || t->type == TFL_FLOAT32)) {
-        return tfl_type_err(it, k, t->type);
-    }
-    if (a->type != t->type || (b && b->type != t->type)) {
-        return tfl_type_err(it, k, a->type != t->type ? a->type : b->type);
-    }
-    return TFL_OK;
-}
-
 static float scale_at(const tfl_interp *it, const tfl_tensor *t, uint32_t i) {
     const uint8_t *p = it->model + t->scales_pos + 4 * i;
     uint32_t u = p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;

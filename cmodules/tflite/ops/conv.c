@@ -45,10 +45,6 @@ static inline tfl_span cols(const tfl_op *op, const conv_geom *g, int ox) {
 int tfl_prepare_conv(tfl_interp *it, uint32_t k, tfl_op *op) {
     int depthwise = op->code == TFL_OP_DEPTHWISE_CONV_2D;
     const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
-    int r = tfl_check_types(it, k, in, w, out);
-    if (r) {
-        return r;
-    }
     if (in->ndim != 4 || w->ndim != 4 || out->ndim != 4) {
         return tfl_op_err(it, k, "tensors must be 4-D");
     }

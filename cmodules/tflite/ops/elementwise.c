@@ -20,15 +20,11 @@ static int broadcasts(const tfl_tensor *a, const tfl_tensor *b, const tfl_tensor
 
 int tfl_prepare_binary(tfl_interp *it, uint32_t k, tfl_op *op) {
     const tfl_tensor *a = IN(0), *b = IN(1), *out = OUT(0);
-    int r = tfl_check_types(it, k, a, b, out);
-    if (r) {
-        return r;
-    }
     int q = is_q(a);
     if (!broadcasts(a, b, out)) {
         return tfl_op_err(it, k, "input shapes do not broadcast to the output");
     }
-    r = tfl_act_range(it, k, op, out);
+    int r = tfl_act_range(it, k, op, out);
     if (r || !q) {
         return r;
     }

@@ -4,10 +4,6 @@
 
 int tfl_prepare_fully_connected(tfl_interp *it, uint32_t k, tfl_op *op) {
     const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
-    int r = tfl_check_types(it, k, in, w, out);
-    if (r) {
-        return r;
-    }
     if (op->padding != 0) {
         return tfl_op_err(it, k, "unsupported weights format");
     }

@@ -9,7 +9,7 @@
 #include "../fixedpoint.h"
 #include "../tfl.h"
 
-// prepare runs once at load, after the table's tensor counts are checked: it checks
+// prepare runs once at load, after the table's tensor counts and types are checked: it checks
 // everything else eval reads (an untrusted model must not crash eval) and fills the
 // operator's parameters. eval runs the kernel.
 typedef int (*tfl_prepare_fn)(tfl_interp *it, uint32_t k, tfl_op *op);
@@ -18,6 +18,7 @@ typedef void (*tfl_eval_fn)(const tfl_interp *it, const tfl_op *op);
 typedef struct {
     uint8_t code;                      // TFL_OP_*
     uint8_t min_in, max_in, present;  // inputs: how many, how many leading ones not omitted
+    uint8_t same_type;                 // 2: input 0 and output 0, 3: and input 1, are int8 or float32
     tfl_prepare_fn prepare;
     tfl_eval_fn eval;
 } tfl_kernel;
@@ -80,8 +81,6 @@ tfl_span tfl_taps(int o, int stride, int pad, int dil, int in, int filt);  // co
 // common.c: checks and parameters several prepares share.
 int tfl_op_err(tfl_interp *it, uint32_t k, const char *what);
 int tfl_type_err(tfl_interp *it, uint32_t k, int type);
-// t is int8 or float32, and a (and b, unless NULL) has t's type.
-int tfl_check_types(tfl_interp *it, uint32_t k, const tfl_tensor *t, const tfl_tensor *a, const tfl_tensor *b);
 int tfl_act_range(tfl_interp *it, uint32_t k, tfl_op *op, const tfl_tensor *out);
 int tfl_window(int in, int filt, int stride, int dil, int padding, int *out, int16_t *pad);
 int tfl_prepare_filter(tfl_interp *it, uint32_t k, tfl_op *op, int channels);

@@ -4,10 +4,6 @@
 
 int tfl_prepare_pool(tfl_interp *it, uint32_t k, tfl_op *op) {
     const tfl_tensor *in = IN(0), *out = OUT(0);
-    int r = tfl_check_types(it, k, in, out, NULL);
-    if (r) {
-        return r;
-    }
     if (in->ndim != 4 || out->ndim != 4) {
         return tfl_op_err(it, k, "tensors must be 4-D");
     }

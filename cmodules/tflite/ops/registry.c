@@ -5,27 +5,29 @@
 #include "ops.h"
 #include "../tfl_opnames.h"
 
-// Each row: the builtin code, the inputs it takes (min, max, how many of the first must be
-// present: the rest are optional), then prepare and eval. Every operator has one output.
+// Each row: the builtin code; the inputs it takes (min, max, how many of the first must be
+// present: the rest are optional; every operator has one output); how many of input 0,
+// input 1 (only when 3) and output 0 must share one type, int8 or float32 (0: the prepare
+// checks the types itself); then prepare and eval.
 static const tfl_kernel kernels[] = {
-    {TFL_OP_CONV_2D, 2, 3, 2, tfl_prepare_conv, tfl_eval_conv},
-    {TFL_OP_DEPTHWISE_CONV_2D, 2, 3, 2, tfl_prepare_conv, tfl_eval_conv},
-    {TFL_OP_FULLY_CONNECTED, 2, 3, 2, tfl_prepare_fully_connected, tfl_eval_fully_connected},
-    {TFL_OP_AVERAGE_POOL_2D, 1, 1, 1, tfl_prepare_pool, tfl_eval_pool},
-    {TFL_OP_MAX_POOL_2D, 1, 1, 1, tfl_prepare_pool, tfl_eval_pool},
-    {TFL_OP_SOFTMAX, 1, 1, 1, tfl_prepare_softmax, tfl_eval_softmax},
-    {TFL_OP_RELU, 1, 1, 1, tfl_prepare_activation, tfl_eval_activation},
-    {TFL_OP_RELU6, 1, 1, 1, tfl_prepare_activation, tfl_eval_activation},
-    {TFL_OP_LOGISTIC, 1, 1, 1, tfl_prepare_activation, tfl_eval_activation},
-    {TFL_OP_TANH, 1, 1, 1, tfl_prepare_activation, tfl_eval_activation},
-    {TFL_OP_QUANTIZE, 1, 1, 1, tfl_prepare_quantize, tfl_eval_quantize},
-    {TFL_OP_DEQUANTIZE, 1, 1, 1, tfl_prepare_quantize, tfl_eval_quantize},
-    {TFL_OP_ADD, 2, 2, 2, tfl_prepare_binary, tfl_eval_binary},
-    {TFL_OP_MUL, 2, 2, 2, tfl_prepare_binary, tfl_eval_binary},
-    {TFL_OP_RESHAPE, 1, 2, 1, tfl_prepare_reshape, tfl_eval_reshape},
-    {TFL_OP_CONCATENATION, 1, 255, 0, tfl_prepare_concat, tfl_eval_concat},
-    {TFL_OP_PAD, 2, 2, 1, tfl_prepare_pad, tfl_eval_pad},
-    {TFL_OP_MEAN, 2, 2, 1, tfl_prepare_mean, tfl_eval_mean},
+    {TFL_OP_CONV_2D, 2, 3, 2, 3, tfl_prepare_conv, tfl_eval_conv},
+    {TFL_OP_DEPTHWISE_CONV_2D, 2, 3, 2, 3, tfl_prepare_conv, tfl_eval_conv},
+    {TFL_OP_FULLY_CONNECTED, 2, 3, 2, 3, tfl_prepare_fully_connected, tfl_eval_fully_connected},
+    {TFL_OP_AVERAGE_POOL_2D, 1, 1, 1, 2, tfl_prepare_pool, tfl_eval_pool},
+    {TFL_OP_MAX_POOL_2D, 1, 1, 1, 2, tfl_prepare_pool, tfl_eval_pool},
+    {TFL_OP_SOFTMAX, 1, 1, 1, 2, tfl_prepare_softmax, tfl_eval_softmax},
+    {TFL_OP_RELU, 1, 1, 1, 2, tfl_prepare_activation, tfl_eval_activation},
+    {TFL_OP_RELU6, 1, 1, 1, 2, tfl_prepare_activation, tfl_eval_activation},
+    {TFL_OP_LOGISTIC, 1, 1, 1, 2, tfl_prepare_activation, tfl_eval_activation},
+    {TFL_OP_TANH, 1, 1, 1, 2, tfl_prepare_activation, tfl_eval_activation},
+    {TFL_OP_QUANTIZE, 1, 1, 1, 0, tfl_prepare_quantize, tfl_eval_quantize},
+    {TFL_OP_DEQUANTIZE, 1, 1, 1, 0, tfl_prepare_quantize, tfl_eval_quantize},
+    {TFL_OP_ADD, 2, 2, 2, 3, tfl_prepare_binary, tfl_eval_binary},
+    {TFL_OP_MUL, 2, 2, 2, 3, tfl_prepare_binary, tfl_eval_binary},
+    {TFL_OP_RESHAPE, 1, 2, 1, 0, tfl_prepare_reshape, tfl_eval_reshape},
+    {TFL_OP_CONCATENATION, 1, 255, 0, 0, tfl_prepare_concat, tfl_eval_concat},
+    {TFL_OP_PAD, 2, 2, 1, 0, tfl_prepare_pad, tfl_eval_pad},
+    {TFL_OP_MEAN, 2, 2, 1, 2, tfl_prepare_mean, tfl_eval_mean},
 };
 
 #define N_KERNELS (sizeof(kernels) / sizeof(kernels[0]))
@@ -39,6 +41,17 @@ const char *tfl_op_name(int code) {
         p += strlen(p) + 1;
     }
     return p;
+}
+
+// t is int8 or float32, and a (and b, unless NULL) has t's type.
+static int check_types(tfl_interp *it, uint32_t k, const tfl_tensor *t, const tfl_tensor *a, const tfl_tensor *b) {
+    if (!(is_q(t) || t->type == TFL_FLOAT32)) {
+        return tfl_type_err(it, k, t->type);
+    }
+    if (a->type != t->type || (b && b->type != t->type)) {
+        return tfl_type_err(it, k, a->type != t->type ? a->type : b->type);
+    }
+    return TFL_OK;
 }
 
 int tfl_prepare_op(tfl_interp *it, uint32_t k) {
@@ -59,6 +72,13 @@ int tfl_prepare_op(tfl_interp *it, uint32_t k) {
         for (int j = 0; j < kn->present; j++) {
             if (op->in[j] < 0) {
                 return tfl_op_err(it, k, "wrong number of tensors");
+            }
+        }
+        if (kn->same_type) {
+            const tfl_tensor *a = kn->same_type == 3 ? IN(1) : OUT(0), *b = kn->same_type == 3 ? OUT(0) : NULL;
+            int r = check_types(it, k, IN(0), a, b);
+            if (r) {
+                return r;
             }
         }
         op->kernel = (uint8_t)i;

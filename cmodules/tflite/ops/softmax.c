@@ -18,10 +18,6 @@ static int same_shape(const tfl_tensor *a, const tfl_tensor *b) {
 
 int tfl_prepare_softmax(tfl_interp *it, uint32_t k, tfl_op *op) {
     const tfl_tensor *in = IN(0), *out = OUT(0);
-    int r = tfl_check_types(it, k, in, out, NULL);
-    if (r) {
-        return r;
-    }
     if (in->ndim < 1 || !same_shape(in, out) || dim(in, in->ndim - 1) < 1) {
         return tfl_op_err(it, k, "output shape does not match the input");
     }
