@@ -210,21 +210,33 @@ enum {
     OPT_SOFTMAX = 9, OPT_CONCATENATION = 10, OPT_ADD = 11, OPT_MUL = 21,
 };
 
-// Reads the options table at pos into opt if the operator's union type is the one expected;
-// otherwise opt stays empty, and its fields all read as their defaults.
-static void options(fb_t *f, const fb_tab *ot, uint32_t pos, int type, fb_tab *opt) {
-    if (pos && fb_u8(f, ot, 3, 0) == type) {
-        fb_table(f, pos, opt);
+// The BuiltinOptions union type an operator's options come in; 0 for none.
+static int options_type(int code) {
+    switch (code) {
+        case TFL_OP_CONV_2D: return OPT_CONV_2D;
+        case TFL_OP_DEPTHWISE_CONV_2D: return OPT_DEPTHWISE_CONV_2D;
+        case TFL_OP_AVERAGE_POOL_2D: case TFL_OP_MAX_POOL_2D: return OPT_POOL_2D;
+        case TFL_OP_FULLY_CONNECTED: return OPT_FULLY_CONNECTED;
+        case TFL_OP_SOFTMAX: return OPT_SOFTMAX;
+        case TFL_OP_CONCATENATION: return OPT_CONCATENATION;
+        case TFL_OP_ADD: return OPT_ADD;
+        case TFL_OP_MUL: return OPT_MUL;
+        default: return 0;
     }
 }
 
-// The parameters of operator table ot that its kernel takes from the options.
+// The parameters of operator table ot that its kernel takes from the options: the options
+// table if its union type is the one the operator expects, otherwise an empty table whose
+// fields all read as their defaults.
 static void read_options(fb_t *f, const fb_tab *ot, tfl_op *op) {
     uint32_t pos = fb_ref(f, ot, 4);  // checked for every operator, with options or not
+    int type = options_type(op->code);
     fb_tab o = {0, 0, 0, 0};
+    if (type && pos && fb_u8(f, ot, 3, 0) == type) {
+        fb_table(f, pos, &o);
+    }
     switch (op->code) {
         case TFL_OP_CONV_2D:
-            options(f, ot, pos, OPT_CONV_2D, &o);
             op->padding = fb_u8(f, &o, 0, 0);
             op->stride_w = (int16_t)fb_i32(f, &o, 1, 0);
             op->stride_h = (int16_t)fb_i32(f, &o, 2, 0);
@@ -233,7 +245,6 @@ static void read_options(fb_t *f, const fb_tab *ot, tfl_op *op) {
             op->dil_h = (int16_t)fb_i32(f, &o, 5, 1);
             break;
         case TFL_OP_DEPTHWISE_CONV_2D: {
-            options(f, ot, pos, OPT_DEPTHWISE_CONV_2D, &o);
             op->padding = fb_u8(f, &o, 0, 0);
             op->stride_w = (int16_t)fb_i32(f, &o, 1, 0);
             op->stride_h = (int16_t)fb_i32(f, &o, 2, 0);
@@ -246,7 +257,6 @@ static void read_options(fb_t *f, const fb_tab *ot, tfl_op *op) {
         }
         case TFL_OP_AVERAGE_POOL_2D:
         case TFL_OP_MAX_POOL_2D:
-            options(f, ot, pos, OPT_POOL_2D, &o);
             op->padding = fb_u8(f, &o, 0, 0);
             op->stride_w = (int16_t)fb_i32(f, &o, 1, 0);
             op->stride_h = (int16_t)fb_i32(f, &o, 2, 0);
@@ -255,16 +265,13 @@ static void read_options(fb_t *f, const fb_tab *ot, tfl_op *op) {
             op->act = fb_u8(f, &o, 5, 0);
             break;
         case TFL_OP_FULLY_CONNECTED:
-            options(f, ot, pos, OPT_FULLY_CONNECTED, &o);
             op->act = fb_u8(f, &o, 0, 0);
             op->padding = fb_u8(f, &o, 1, 0);  // weights_format
             break;
         case TFL_OP_SOFTMAX:
-            options(f, ot, pos, OPT_SOFTMAX, &o);
             op->beta = fb_f32(f, &o, 0, 0.0f);
             break;
         case TFL_OP_CONCATENATION: {
-            options(f, ot, pos, OPT_CONCATENATION, &o);
             int32_t axis = fb_i32(f, &o, 0, 0);
             op->axis = (int16_t)(axis < -64 || axis > 64 ? 64 : axis);
             op->act = fb_u8(f, &o, 1, 0);
@@ -272,7 +279,6 @@ static void read_options(fb_t *f, const fb_tab *ot, tfl_op *op) {
         }
         case TFL_OP_ADD:
         case TFL_OP_MUL:
-            options(f, ot, pos, op->code == TFL_OP_ADD ? OPT_ADD : OPT_MUL, &o);
             op->act = fb_u8(f, &o, 0, 0);
             break;
     }
