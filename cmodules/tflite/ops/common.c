@@ -35,23 +35,22 @@ static int32_t quantize_f(const tfl_tensor *t, float f) {
 }
 
 // Fused activation bounds, by TFLite's ActivationFunctionType (NONE, RELU, RELU_N1_TO_1,
-// RELU6): float, and quantized for int8/int16 outputs (those of float outputs go unused).
+// RELU6): float, and quantized for int8/int16 outputs.
 static const float act_lo[4] = {-3.40282347e38f, 0.0f, -1.0f, 0.0f};
 static const float act_hi[4] = {3.40282347e38f, 3.40282347e38f, 1.0f, 6.0f};
 
 int tfl_act_range(tfl_interp *it, uint32_t k, tfl_op *op, const tfl_tensor *out) {
-    static const tfl_tensor float_out = {.scale = 1.0f};
     int32_t qmin = out->type == TFL_INT16 ? -32768 : -128, qmax = out->type == TFL_INT16 ? 32767 : 127;
     if (op->act > 3) {
         return tfl_op_err(it, k, "unsupported fused activation");
-    }
-    if (out->type != TFL_INT8 && out->type != TFL_INT16) {
-        out = &float_out;
     }
     op->fmin = act_lo[op->act];
     op->fmax = act_hi[op->act];
     op->act_min = qmin;
     op->act_max = qmax;
+    if (out->type != TFL_INT8 && out->type != TFL_INT16) {
+        return TFL_OK;  // float kernels clamp to fmin/fmax only
+    }
     if (op->act) {
         int32_t lo = quantize_f(out, op->fmin);
         op->act_min = lo > qmin ? lo : qmin;
