@@ -43,7 +43,8 @@ static int32_t exp_quarter(int32_t a) {
     return add_wrap(1895147668, srdhm(1895147668, add_wrap(x, poly)));
 }
 
-int32_t tfl_exp_neg(int32_t a, int ibits) {
+// exp(a) for a <= 0 with ibits integer bits; result Q0.31 (exp_on_negative_values).
+static int32_t exp_neg(int32_t a, int ibits) {
     static const int32_t mult[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
     int fbits = 31 - ibits;
     int32_t quarter = (int32_t)1 << (fbits - 2);
@@ -85,20 +86,26 @@ static int32_t one_minus_x_over_one_plus_x(int32_t a) {
     return sat_shl((int32_t)((uint32_t)recip_f2(a) - (1u << 29)), 2);
 }
 
-int32_t tfl_fp_logistic(int32_t a, int ibits) {
+int32_t tfl_exp_neg_q5(int32_t a) {
+    return exp_neg(a, 5);
+}
+
+int32_t tfl_logistic_q4(int32_t a) {
+    const int ibits = 4;
     if (a == 0) {
         return 1 << 30;
     }
     int32_t absa = a > 0 ? a : (int32_t)(0u - (uint32_t)a);
-    int32_t pos = tfl_one_over_one_plus_x(tfl_exp_neg((int32_t)(0u - (uint32_t)absa), ibits));
+    int32_t pos = tfl_one_over_one_plus_x(exp_neg((int32_t)(0u - (uint32_t)absa), ibits));
     return a > 0 ? pos : (int32_t)((uint32_t)INT32_MAX - (uint32_t)pos);
 }
 
-int32_t tfl_fp_tanh(int32_t a, int ibits) {
+int32_t tfl_tanh_q4(int32_t a) {
+    const int ibits = 4;
     if (a == 0) {
         return 0;
     }
     int32_t n = a < 0 ? a : (int32_t)(0u - (uint32_t)a);
-    int32_t t = one_minus_x_over_one_plus_x(tfl_exp_neg(n, ibits + 1));
+    int32_t t = one_minus_x_over_one_plus_x(exp_neg(n, ibits + 1));
     return a < 0 ? (int32_t)(0u - (uint32_t)t) : t;
 }

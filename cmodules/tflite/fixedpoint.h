@@ -76,14 +76,15 @@ int32_t mbqm(int32_t x, int32_t m, int shift);
 // QuantizeMultiplier: m as a Q0.31 multiplier and a power-of-two shift.
 void tfl_quantize_multiplier(double m, int32_t *q, int32_t *shift);
 
-// exp(a) for a <= 0 with ibits integer bits; result Q0.31 (exp_on_negative_values).
-int32_t tfl_exp_neg(int32_t a, int ibits);
+// exp(a) for a <= 0, a in Q5.26 (softmax's scaled differences); result Q0.31
+// (exp_on_negative_values with 5 integer bits).
+int32_t tfl_exp_neg_q5(int32_t a);
 
 // 1 / (1 + a) for a in [0, 1), Q0.31 in and out (one_over_one_plus_x_for_x_in_0_1).
 int32_t tfl_one_over_one_plus_x(int32_t a);
 
-// logistic(a) and tanh(a), a with ibits integer bits; result Q0.31.
-int32_t tfl_fp_logistic(int32_t a, int ibits);
-int32_t tfl_fp_tanh(int32_t a, int ibits);
+// logistic(a) and tanh(a), a in Q4.27 (the int8 kernels' input); result Q0.31.
+int32_t tfl_logistic_q4(int32_t a);
+int32_t tfl_tanh_q4(int32_t a);
 
 #endif

@@ -77,9 +77,9 @@ void tfl_eval_activation(const tfl_interp *it, const tfl_op *op) {
                     } else {
                         int32_t xq = mbqm(d, op->mult, op->shift);
                         if (op->code == TFL_OP_LOGISTIC) {
-                            v = clampi(rdpot(tfl_fp_logistic(xq, 4), 23) - 128, -128, 127);
+                            v = clampi(rdpot(tfl_logistic_q4(xq), 23) - 128, -128, 127);
                         } else {
-                            v = clampi(rdpot(tfl_fp_tanh(xq, 4), 24), -128, 127);
+                            v = clampi(rdpot(tfl_tanh_q4(xq), 24), -128, 127);
                         }
                     }
                 }

@@ -59,7 +59,7 @@ void tfl_eval_softmax(const tfl_interp *it, const tfl_op *op) {
                 int32_t diff = x[c] - mx;
                 if (diff >= op->diff_min) {
                     int32_t scaled = srdhm(wrap_shl(diff, op->shift), op->mult);
-                    sum = add_wrap(sum, rdpot(tfl_exp_neg(scaled, 5), 12));
+                    sum = add_wrap(sum, rdpot(tfl_exp_neg_q5(scaled), 12));
                 }
             }
             int hr = clz32((uint32_t)sum);
@@ -73,7 +73,7 @@ void tfl_eval_softmax(const tfl_interp *it, const tfl_op *op) {
                 int32_t diff = x[c] - mx;
                 if (diff >= op->diff_min) {
                     int32_t scaled = srdhm(wrap_shl(diff, op->shift), op->mult);
-                    int32_t e = tfl_exp_neg(scaled, 5);
+                    int32_t e = tfl_exp_neg_q5(scaled);
                     int32_t v = rdpot(srdhm(recip, e), nbits + 31 - 8) - 128;
                     y[c] = (int8_t)clampi(v, -128, 127);
                 } else {
