@@ -112,7 +112,7 @@ static void conv_q(const tfl_interp *it, const tfl_op *op) {
 // 1x1, stride 1, ungrouped int8 convolution (the pointwise layers of MobileNets): a dot
 // product per pixel and channel; the input offset is folded in through the filter sums.
 #define PW_MAX_OC 256
-static int conv_1x1_q(const tfl_interp *it, const tfl_op *op) {
+TFL_HOT static int conv_1x1_q(const tfl_interp *it, const tfl_op *op) {
     const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
     int IC = dim(in, 3), OC = dim(out, 3);
     if (dim(w, 1) != 1 || dim(w, 2) != 1 || dim(w, 3) != IC || op->stride_w != 1 || op->stride_h != 1 ||
@@ -185,7 +185,7 @@ static void conv_f(const tfl_interp *it, const tfl_op *op) {
 
 // int8 depthwise: all channels of a pixel at once, tap by tap, in blocks of DW_BLOCK.
 #define DW_BLOCK 64
-static void depthwise_q(const tfl_interp *it, const tfl_op *op) {
+TFL_HOT static void depthwise_q(const tfl_interp *it, const tfl_op *op) {
     const conv_geom g = geom_of(it, op);
     const int8_t *x = (const int8_t *)IN(0)->data, *f = (const int8_t *)IN(1)->data;
     const int32_t *bias = opt_data(it, op, 2);
@@ -241,7 +241,7 @@ static void depthwise_q(const tfl_interp *it, const tfl_op *op) {
     }
 }
 
-void tfl_eval_conv(const tfl_interp *it, const tfl_op *op) {
+TFL_HOT void tfl_eval_conv(const tfl_interp *it, const tfl_op *op) {
     if (!is_q(IN(0))) {
         conv_f(it, op);
     } else if (op->code == TFL_OP_DEPTHWISE_CONV_2D) {

@@ -21,7 +21,7 @@ int tfl_prepare_fully_connected(tfl_interp *it, uint32_t k, tfl_op *op) {
     return tfl_prepare_filter(it, k, op, depth);
 }
 
-void tfl_eval_fully_connected(const tfl_interp *it, const tfl_op *op) {
+TFL_HOT void tfl_eval_fully_connected(const tfl_interp *it, const tfl_op *op) {
     const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
     const void *biasp = opt_data(it, op, 2);
     int depth = dim(out, out->ndim - 1), D = dim(w, 1);
