@@ -80,8 +80,8 @@ int tfl_type_size(int type);
 const char *tfl_type_name(int type);
 const char *tfl_op_name(int code);
 
-// Operator preparation and evaluation (ops/registry.c); prepare checks everything the kernel
-// reads.
+// Operator preparation and evaluation (ops/registry.c, tfl_bind_op in ops/common.c); prepare
+// checks everything the kernel reads. tfl_fail (tfl_model.c) sets it->err.
 int tfl_prepare_op(tfl_interp *it, uint32_t index);
 void tfl_bind_op(tfl_interp *it, tfl_op *op);
 void tfl_eval_op(tfl_interp *it, const tfl_op *op);

@@ -1,5 +1,7 @@
-// Load-time pieces several operators share: error messages, fused activation bounds, window
-// geometry, bias and constant-input checks, and the per-channel multipliers (tfl_bind_op).
+// What several operators share: error messages, fused activation bounds, window geometry
+// (tfl_window at load, tfl_taps in the kernels), constant int32 inputs, and what the filtered
+// operators prepare alike (bias, activation, per-channel multipliers: tfl_prepare_filter and
+// tfl_bind_op).
 #include <math.h>
 
 #include "ops.h"
@@ -22,6 +24,7 @@ static float scale_at(const tfl_interp *it, const tfl_tensor *t, uint32_t i) {
     return f;
 }
 
+// round(f / scale) + zero point (NaN as 0, kept inside int32).
 static int32_t quantize_f(const tfl_tensor *t, float f) {
     float r = roundf(f / t->scale);
     if (r != r) {

@@ -1,6 +1,6 @@
 // What the operator files (ops/*.c) share: the operator table's row, tensor access, the checks
-// several prepares make, the convolution window geometry, and every operator's prepare and
-// eval (the table in registry.c names them). Internal to the core; the API is tfl.h.
+// several prepares make (common.c), the window geometry, and every operator family's prepare
+// and eval (the table in registry.c names them). Internal to the core; the API is tfl.h.
 #ifndef TFL_OPS_H
 #define TFL_OPS_H
 
@@ -15,10 +15,12 @@
 typedef int (*tfl_prepare_fn)(tfl_interp *it, uint32_t k, tfl_op *op);
 typedef void (*tfl_eval_fn)(const tfl_interp *it, const tfl_op *op);
 
+// A row of the operator table (registry.c). Every operator has one output.
 typedef struct {
-    uint8_t code;                      // TFL_OP_*
-    uint8_t min_in, max_in, present;  // inputs: how many, how many leading ones not omitted
-    uint8_t same_type;                 // 2: input 0 and output 0, 3: and input 1, are int8 or float32
+    uint8_t code;                     // TFL_OP_*
+    uint8_t min_in, max_in, present;  // inputs: how many, and how many leading ones not omitted
+    uint8_t same_type;  // 0: prepare checks types; 2: input 0 and the output, 3: inputs 0 and 1
+                        // and the output, have one type, int8 or float32
     tfl_prepare_fn prepare;
     tfl_eval_fn eval;
 } tfl_kernel;
@@ -67,7 +69,8 @@ static inline int32_t get_i32(const int32_t *p, uint32_t i) {
     return v;
 }
 
-// Per-channel multipliers and shifts, in the arena's persistent part (reserved by tfl_prepare_filter).
+// Per-channel multipliers and shifts in the arena's persistent part (tfl_prepare_filter
+// reserves them, tfl_bind_op fills them).
 static inline int32_t *pc_mult(const tfl_interp *it, const tfl_op *op) {
     return (int32_t *)(void *)(it->arena + it->plan_bytes + op->pc_off);
 }
@@ -94,7 +97,7 @@ int tfl_prepare_filter(tfl_interp *it, uint32_t k, tfl_op *op, int channels);
 const int32_t *tfl_const_i32(tfl_interp *it, const tfl_op *op, int j, uint32_t *n);
 
 // One prepare and one eval per operator family (several codes may share them).
-int tfl_prepare_conv(tfl_interp *it, uint32_t k, tfl_op *op);            // conv.c (and depthwise)
+int tfl_prepare_conv(tfl_interp *it, uint32_t k, tfl_op *op);            // conv.c, both convs
 void tfl_eval_conv(const tfl_interp *it, const tfl_op *op);
 int tfl_prepare_fully_connected(tfl_interp *it, uint32_t k, tfl_op *op); // fully_connected.c
 void tfl_eval_fully_connected(const tfl_interp *it, const tfl_op *op);

@@ -1,14 +1,13 @@
-// The operator table: which builtin operators run, and the prepare and eval of each. Adding
-// an operator: its TFL_OP_* code in tfl.h, its options (if any) in tfl_model.c's
-// read_options, a prepare and an eval in the family's ops/*.c (declared in ops.h), a row
-// here; a new file also goes in sources.mk.
+// The operator table: which builtin operators run, the tensors each takes, and the prepare
+// and eval of each; prepare and eval of a model's operators go through it. Adding an
+// operator: its TFL_OP_* code in tfl.h; its options, if it has any, in tfl_model.c
+// (options_type and read_options); a prepare and an eval in its family's ops/*.c, declared in
+// ops.h; a row here. A new family file also goes in sources.mk.
 #include "ops.h"
 #include "../tfl_opnames.h"
 
-// Each row: the builtin code; the inputs it takes (min, max, how many of the first must be
-// present: the rest are optional; every operator has one output); how many of input 0,
-// input 1 (only when 3) and output 0 must share one type, int8 or float32 (0: the prepare
-// checks the types itself); then prepare and eval.
+// Each row: code; inputs min, max, and how many leading ones must be present (the rest are
+// optional); same_type (see tfl_kernel); prepare; eval.
 static const tfl_kernel kernels[] = {
     {TFL_OP_CONV_2D, 2, 3, 2, 3, tfl_prepare_conv, tfl_eval_conv},
     {TFL_OP_DEPTHWISE_CONV_2D, 2, 3, 2, 3, tfl_prepare_conv, tfl_eval_conv},
