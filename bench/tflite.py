@@ -95,15 +95,22 @@ def machine():
     return f"{cpu}, {os.cpu_count()} cores, {platform.machine()}"
 
 
+def module_objects():
+    """The module's object files in the unix build, from the one source list (sources.mk)."""
+    srcs = re.findall(r"^TFLITE_[A-Z]+_SRC \+= (\S+)$", (ROOT / "cmodules/tflite/sources.mk").read_text(), re.M)
+    return [DEVICE.parent / "tflite" / pathlib.Path(s).with_suffix(".o") for s in srcs]
+
+
 def text_size():
-    objs = sorted((DEVICE.parent / "tflite").glob("*.o"))
+    objs = [o for o in module_objects() if o.exists()]
     if not objs:
         return None, {}
     r = subprocess.run(["size", *map(str, objs)], capture_output=True, text=True, check=True)
     per = {}
+    base = DEVICE.parent / "tflite"
     for line in r.stdout.splitlines()[1:]:
         f = line.split()
-        per[pathlib.Path(f[5]).name] = int(f[0])
+        per[pathlib.Path(f[5]).relative_to(base).as_posix()] = int(f[0])
     return sum(per.values()), per
 
 

@@ -1,8 +1,9 @@
 # tflite: the model runtime, linked into the unix build (see cmodules/tflite/tfl.h).
 TFLITE_MOD_DIR := $(USERMOD_DIR)
-SRC_USERMOD_C += $(TFLITE_MOD_DIR)/modtflite.c
-SRC_USERMOD_LIB_C += $(TFLITE_MOD_DIR)/tfl_model.c $(TFLITE_MOD_DIR)/tfl_ops.c
+include $(TFLITE_MOD_DIR)/sources.mk
+SRC_USERMOD_C += $(addprefix $(TFLITE_MOD_DIR)/,$(TFLITE_BINDING_SRC))
+SRC_USERMOD_LIB_C += $(addprefix $(TFLITE_MOD_DIR)/,$(TFLITE_CORE_SRC))
 CFLAGS_USERMOD += -I$(TFLITE_MOD_DIR)
-# Only this module's objects: strict warnings, speed over size for the kernels, and no
-# fused multiply-add so float results match the reference kernels exactly.
+# Only this module's objects (ops/ too): strict warnings, speed over size for the kernels, and
+# no fused multiply-add so float results match the reference kernels exactly.
 $(BUILD)/tflite/%.o: private CFLAGS += -Wall -Werror -O2 -ffp-contract=off

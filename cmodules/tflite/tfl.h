@@ -1,6 +1,7 @@
 // tfl: a small TFLite flatbuffer interpreter with TFLite Micro's reference arithmetic.
-// The core (tfl_model.c, tfl_ops.c) is plain C99 and knows nothing of MicroPython: memory
-// for the tables comes from the caller's allocator, tensor data from the caller's arena.
+// The core (tfl_model.c, fixedpoint.c, ops/*.c; the list is sources.mk) is plain C99 and knows
+// nothing of MicroPython: memory for the tables comes from the caller's allocator, tensor data
+// from the caller's arena.
 #ifndef TFL_H
 #define TFL_H
 
@@ -14,6 +15,16 @@ enum { TFL_OK = 0, TFL_EINVAL = 1, TFL_ENOMEM = 2 };
 // TensorType values from the TFLite schema.
 enum {
     TFL_FLOAT32 = 0, TFL_INT32 = 2, TFL_UINT8 = 3, TFL_INT64 = 4, TFL_INT16 = 7, TFL_INT8 = 9,
+};
+
+// The builtin operators this runtime runs, by their BuiltinOperator code in the TFLite schema
+// (tfl_opnames.h names every code; ops/registry.c says which kernel runs each of these).
+enum {
+    TFL_OP_ADD = 0, TFL_OP_AVERAGE_POOL_2D = 1, TFL_OP_CONCATENATION = 2, TFL_OP_CONV_2D = 3,
+    TFL_OP_DEPTHWISE_CONV_2D = 4, TFL_OP_DEQUANTIZE = 6, TFL_OP_FULLY_CONNECTED = 9,
+    TFL_OP_LOGISTIC = 14, TFL_OP_MAX_POOL_2D = 17, TFL_OP_MUL = 18, TFL_OP_RELU = 19,
+    TFL_OP_RELU6 = 21, TFL_OP_RESHAPE = 22, TFL_OP_SOFTMAX = 25, TFL_OP_TANH = 28, TFL_OP_PAD = 34,
+    TFL_OP_MEAN = 40, TFL_OP_QUANTIZE = 114,
 };
 
 // Tensor flags.
@@ -35,6 +46,7 @@ typedef struct {
 
 typedef struct {
     uint8_t code, act, n_in, n_out, padding;  // padding: also FULLY_CONNECTED's weights format
+    uint8_t kernel;             // row of the operator table (ops/registry.c), set by prepare
     int32_t *in, *out;
     // Parameters prepared at load time; each kernel uses the ones it needs.
     int32_t mult, shift, act_min, act_max;
@@ -68,7 +80,8 @@ int tfl_type_size(int type);
 const char *tfl_type_name(int type);
 const char *tfl_op_name(int code);
 
-// Operator preparation and evaluation (tfl_ops.c); prepare checks everything the kernel reads.
+// Operator preparation and evaluation (ops/registry.c, tfl_bind_op in ops/common.c); prepare
+// checks everything the kernel reads. tfl_fail (tfl_model.c) sets it->err.
 int tfl_prepare_op(tfl_interp *it, uint32_t index);
 void tfl_bind_op(tfl_interp *it, tfl_op *op);
 void tfl_eval_op(tfl_interp *it, const tfl_op *op);

@@ -204,67 +204,82 @@ static int read_indices(tfl_interp *it, fb_t *f, const fb_tab *t, int id, int32_
     return TFL_OK;
 }
 
-// Expected BuiltinOptions union type per operator, so a mismatched table reads as absent.
+// BuiltinOptions union types from the TFLite schema, for the operators that have options.
+enum {
+    OPT_CONV_2D = 1, OPT_DEPTHWISE_CONV_2D = 2, OPT_POOL_2D = 5, OPT_FULLY_CONNECTED = 8,
+    OPT_SOFTMAX = 9, OPT_CONCATENATION = 10, OPT_ADD = 11, OPT_MUL = 21,
+};
+
+// The BuiltinOptions union type an operator's options come in; 0 for none.
 static int options_type(int code) {
     switch (code) {
-        case 3: return 1;    // Conv2DOptions
-        case 4: return 2;    // DepthwiseConv2DOptions
-        case 1: case 17: return 5;  // Pool2DOptions
-        case 9: return 8;    // FullyConnectedOptions
-        case 25: return 9;   // SoftmaxOptions
-        case 2: return 10;   // ConcatenationOptions
-        case 0: return 11;   // AddOptions
-        case 18: return 21;  // MulOptions
-        default: return -1;
+        case TFL_OP_CONV_2D: return OPT_CONV_2D;
+        case TFL_OP_DEPTHWISE_CONV_2D: return OPT_DEPTHWISE_CONV_2D;
+        case TFL_OP_AVERAGE_POOL_2D: case TFL_OP_MAX_POOL_2D: return OPT_POOL_2D;
+        case TFL_OP_FULLY_CONNECTED: return OPT_FULLY_CONNECTED;
+        case TFL_OP_SOFTMAX: return OPT_SOFTMAX;
+        case TFL_OP_CONCATENATION: return OPT_CONCATENATION;
+        case TFL_OP_ADD: return OPT_ADD;
+        case TFL_OP_MUL: return OPT_MUL;
+        default: return 0;
     }
 }
 
-static void read_options(fb_t *f, const fb_tab *opt, tfl_op *op) {
+// The parameters of operator table ot that its kernel takes from the options: the options
+// table if its union type is the one the operator expects, otherwise an empty table whose
+// fields all read as their defaults.
+static void read_options(fb_t *f, const fb_tab *ot, tfl_op *op) {
+    uint32_t pos = fb_ref(f, ot, 4);  // checked for every operator, with options or not
+    int type = options_type(op->code);
+    fb_tab o = {0, 0, 0, 0};
+    if (type && pos && fb_u8(f, ot, 3, 0) == type) {
+        fb_table(f, pos, &o);
+    }
     switch (op->code) {
-        case 3:  // CONV_2D
-            op->padding = fb_u8(f, opt, 0, 0);
-            op->stride_w = (int16_t)fb_i32(f, opt, 1, 0);
-            op->stride_h = (int16_t)fb_i32(f, opt, 2, 0);
-            op->act = fb_u8(f, opt, 3, 0);
-            op->dil_w = (int16_t)fb_i32(f, opt, 4, 1);
-            op->dil_h = (int16_t)fb_i32(f, opt, 5, 1);
+        case TFL_OP_CONV_2D:
+            op->padding = fb_u8(f, &o, 0, 0);
+            op->stride_w = (int16_t)fb_i32(f, &o, 1, 0);
+            op->stride_h = (int16_t)fb_i32(f, &o, 2, 0);
+            op->act = fb_u8(f, &o, 3, 0);
+            op->dil_w = (int16_t)fb_i32(f, &o, 4, 1);
+            op->dil_h = (int16_t)fb_i32(f, &o, 5, 1);
             break;
-        case 4: {  // DEPTHWISE_CONV_2D
-            op->padding = fb_u8(f, opt, 0, 0);
-            op->stride_w = (int16_t)fb_i32(f, opt, 1, 0);
-            op->stride_h = (int16_t)fb_i32(f, opt, 2, 0);
-            int32_t dm = fb_i32(f, opt, 3, 0);
+        case TFL_OP_DEPTHWISE_CONV_2D: {
+            op->padding = fb_u8(f, &o, 0, 0);
+            op->stride_w = (int16_t)fb_i32(f, &o, 1, 0);
+            op->stride_h = (int16_t)fb_i32(f, &o, 2, 0);
+            int32_t dm = fb_i32(f, &o, 3, 0);
             op->depth_mult = (int16_t)(dm < 0 || dm > 32767 ? -1 : dm);
-            op->act = fb_u8(f, opt, 4, 0);
-            op->dil_w = (int16_t)fb_i32(f, opt, 5, 1);
-            op->dil_h = (int16_t)fb_i32(f, opt, 6, 1);
+            op->act = fb_u8(f, &o, 4, 0);
+            op->dil_w = (int16_t)fb_i32(f, &o, 5, 1);
+            op->dil_h = (int16_t)fb_i32(f, &o, 6, 1);
             break;
         }
-        case 1:
-        case 17:  // pools
-            op->padding = fb_u8(f, opt, 0, 0);
-            op->stride_w = (int16_t)fb_i32(f, opt, 1, 0);
-            op->stride_h = (int16_t)fb_i32(f, opt, 2, 0);
-            op->fw = (int16_t)fb_i32(f, opt, 3, 0);
-            op->fh = (int16_t)fb_i32(f, opt, 4, 0);
-            op->act = fb_u8(f, opt, 5, 0);
+        case TFL_OP_AVERAGE_POOL_2D:
+        case TFL_OP_MAX_POOL_2D:
+            op->padding = fb_u8(f, &o, 0, 0);
+            op->stride_w = (int16_t)fb_i32(f, &o, 1, 0);
+            op->stride_h = (int16_t)fb_i32(f, &o, 2, 0);
+            op->fw = (int16_t)fb_i32(f, &o, 3, 0);
+            op->fh = (int16_t)fb_i32(f, &o, 4, 0);
+            op->act = fb_u8(f, &o, 5, 0);
             break;
-        case 9:  // FULLY_CONNECTED
-            op->act = fb_u8(f, opt, 0, 0);
-            op->padding = fb_u8(f, opt, 1, 0);  // weights_format
+        case TFL_OP_FULLY_CONNECTED:
+            op->act = fb_u8(f, &o, 0, 0);
+            op->padding = fb_u8(f, &o, 1, 0);  // weights_format
             break;
-        case 25:
-            op->beta = fb_f32(f, opt, 0, 0.0f);
+        case TFL_OP_SOFTMAX:
+            op->beta = fb_f32(f, &o, 0, 0.0f);
             break;
-        case 2: {
-            int32_t axis = fb_i32(f, opt, 0, 0);
+        case TFL_OP_CONCATENATION: {
+            int32_t axis = fb_i32(f, &o, 0, 0);
             op->axis = (int16_t)(axis < -64 || axis > 64 ? 64 : axis);
-            op->act = fb_u8(f, opt, 1, 0);
+            op->act = fb_u8(f, &o, 1, 0);
             break;
         }
-        case 0:
-        case 18:
-            op->act = fb_u8(f, opt, 0, 0);
+        case TFL_OP_ADD:
+        case TFL_OP_MUL:
+            op->act = fb_u8(f, &o, 0, 0);
             break;
     }
 }
@@ -523,7 +538,7 @@ int tfl_load(tfl_interp *it, const uint8_t *model, size_t len, tfl_alloc_fn allo
     // Operators: code, tensor indices, options.
     for (uint32_t k = 0; k < it->n_ops; k++) {
         tfl_op *op = &it->ops[k];
-        fb_tab ot, ct, opt;
+        fb_tab ot, ct;
         if (!fb_vec_table(f, ov, k, &ot)) {
             return bad_model(it, "operator out of bounds");
         }
@@ -547,13 +562,7 @@ int tfl_load(tfl_interp *it, const uint8_t *model, size_t len, tfl_alloc_fn allo
         op->n_in = (uint8_t)nin;
         op->n_out = (uint8_t)nout;
         op->code = code >= 0 && code < 255 ? (uint8_t)code : 255;
-        int ot_expected = options_type(op->code);
-        uint32_t op_pos = fb_ref(f, &ot, 4);
-        memset(&opt, 0, sizeof(opt));
-        if (ot_expected >= 0 && op_pos && fb_u8(f, &ot, 3, 0) == ot_expected) {
-            fb_table(f, op_pos, &opt);
-        }
-        read_options(f, &opt, op);
+        read_options(f, &ot, op);
         if (f->bad) {
             return bad_model(it, "operator fields out of bounds");
         }
