@@ -14,7 +14,7 @@ export EDGEMCP_MODELS
 
 # Debian packages the build and the tests use.
 APT_PACKAGES := dpkg-dev gcc make libffi-dev libmbedtls-dev pkgconf python3-venv mosquitto \
-	clang libclang-rt-dev
+	clang libclang-rt-dev cmake
 # npm tools, pinned (Node 22 comes from the npm package `node`).
 NPM_PACKAGES := node@22.23.3 @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/conformance@0.1.16
 

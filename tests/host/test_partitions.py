@@ -91,7 +91,7 @@ def image_budget():
     build = DEVICE_BIN.parent
     objs = [build / "frozen_content.o"]
     for mk in (ROOT / "cmodules").glob("*/micropython.mk"):
-        found = list((build / mk.parent.name).glob("*.o"))
+        found = list((build / mk.parent.name).rglob("*.o"))
         assert found, f"C module {mk.parent.name} has no objects in {build}: run `make setup`"
         objs += found
     missing = [o for o in objs if not o.exists()]

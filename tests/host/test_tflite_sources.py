@@ -2,7 +2,7 @@
 (micropython.mk), the ESP-IDF build (micropython.cmake) and the fuzzer (fuzz/Makefile) read.
 Make's reading and the line form micropython.cmake parses must agree and name every C file;
 the core stays free of MicroPython and of the C heap. (tests/tflite/check_cmake_sources.cmake
-runs micropython.cmake itself where cmake is installed.)"""
+runs micropython.cmake itself; cmake comes with make setup.)"""
 import pathlib
 import re
 import subprocess
@@ -52,3 +52,10 @@ def test_the_core_needs_neither_micropython_nor_the_heap():
         text = path.read_text()
         assert not re.search(r'#include\s+[<"](py|extmod)/', text), path
         assert not re.search(r"\b(malloc|calloc|realloc|free)\s*\(", text), path
+
+
+def test_esp_idf_cmake_file_hands_over_every_source():
+    """micropython.cmake itself, run by cmake with ESP-IDF's target commands stubbed."""
+    r = subprocess.run(["cmake", "-P", str(ROOT / "tests/tflite/check_cmake_sources.cmake")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
