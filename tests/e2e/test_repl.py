@@ -15,39 +15,51 @@ from support import DEVICE_BIN, ROOT
 from _support.deploy import mcp_initialize
 
 
-def read_until(fd_or_serial, marker, timeout=10):
-    out = b""
-    end = time.monotonic() + timeout
-    while marker not in out:
-        left = end - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"no {marker!r} within {timeout} s; got {out[-400:]!r}")
-        if isinstance(fd_or_serial, int):
-            if select.select([fd_or_serial], [], [], left)[0]:
-                try:
-                    out += os.read(fd_or_serial, 4096)
-                except OSError:
-                    break
-        else:
-            out += fd_or_serial.read(256)
-    return out
+class Reader:
+    """Reads a pseudo-terminal's fd or a serial port up to a marker. One read can bring the
+    marker and what follows it (a loaded machine schedules the reader late: "Connected ...",
+    the banner and ">>> " in one chunk); what follows stays for the next until()."""
+
+    def __init__(self, fd_or_serial):
+        self.src = fd_or_serial
+        self.rest = b""
+
+    def until(self, marker, timeout=10):
+        out, self.rest = self.rest, b""
+        end = time.monotonic() + timeout
+        while marker not in out:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {marker!r} within {timeout} s; got {out[-400:]!r}")
+            if isinstance(self.src, int):
+                if select.select([self.src], [], [], left)[0]:
+                    try:
+                        out += os.read(self.src, 4096)
+                    except OSError:  # EIO: the other side closed the terminal
+                        raise AssertionError(f"no {marker!r} before the end; got {out[-400:]!r}")
+            else:
+                out += self.src.read(256)
+        i = out.index(marker) + len(marker)
+        out, self.rest = out[:i], out[i:]
+        return out
 
 
 def test_app_ctrl_c_repl_and_soft_reset(vconsole):
     import serial
     assert mcp_initialize(vconsole.path)["serverInfo"]["name"]
     with serial.Serial(vconsole.path, timeout=0.1) as s:
+        r = Reader(s)
         s.write(b"\x03")  # JSON never holds a raw 0x03: the app leaves for the REPL
-        banner = read_until(s, b">>> ")
+        banner = r.until(b">>> ")
         assert b"MicroPython v1.25" in banner and b'Type "help()"' in banner
         s.write(b"x = 6 * 7\rx\r")
-        assert b"x\r\n42\r\n>>> " in read_until(s, b"42\r\n>>> ")
+        assert b"x\r\n42\r\n>>> " in r.until(b"42\r\n>>> ")
         s.write(b"for i in range(3):\r    print(i * i)\r\r")
-        assert b"0\r\n1\r\n4\r\n>>> " in read_until(s, b"4\r\n>>> ")
+        assert b"0\r\n1\r\n4\r\n>>> " in r.until(b"4\r\n>>> ")
         s.write(b"1/0\r")
-        assert b"ZeroDivisionError: divide by zero\r\n>>> " in read_until(s, b"zero\r\n>>> ")
+        assert b"ZeroDivisionError: divide by zero\r\n>>> " in r.until(b"zero\r\n>>> ")
         s.write(b"\x04")  # soft reset: the app runs again
-        assert b"MPY: soft reboot\r\n" in read_until(s, b"soft reboot\r\n")
+        assert b"MPY: soft reboot\r\n" in r.until(b"soft reboot\r\n")
     assert mcp_initialize(vconsole.path)["serverInfo"]["name"]
 
 
@@ -106,15 +118,16 @@ def test_edgemcp_repl_on_a_terminal(vconsole):
         os.chdir(ROOT)
         os.execve(sys.executable, [sys.executable, "-m", "edgemcp_host.cli", "repl", "--port",
                                    vconsole.path], env)
+    term = Reader(fd)
     try:
-        assert b"Ctrl-] to leave" in read_until(fd, b"Ctrl-] to leave")
-        read_until(fd, b">>> ")  # the app was stopped with Ctrl-C: the board's REPL
+        assert b"Ctrl-] to leave" in term.until(b"Ctrl-] to leave")
+        term.until(b">>> ")  # the app was stopped with Ctrl-C: the board's REPL
         os.write(fd, b"6 * 7\r")
-        assert b"42\r\n>>> " in read_until(fd, b"42\r\n>>> ")
+        assert b"42\r\n>>> " in term.until(b"42\r\n>>> ")
         os.write(fd, b"import sys; sys.implementation.name\r")
-        assert b"'micropython'" in read_until(fd, b"'micropython'")
+        assert b"'micropython'" in term.until(b"'micropython'")
         os.write(fd, b"\x1d")  # Ctrl-]: leave
-        read_until(fd, b"Left the REPL")
+        term.until(b"Left the REPL")
         _, status = os.waitpid(pid, 0)
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
         pid = 0
@@ -126,10 +139,11 @@ def test_edgemcp_repl_on_a_terminal(vconsole):
     # the board stayed at its REPL (as with mpremote): Ctrl-D there restarts the app
     import serial
     with serial.Serial(vconsole.path, timeout=0.1) as s:
+        r = Reader(s)
         s.write(b"\r")
-        read_until(s, b">>> ")
+        r.until(b">>> ")
         s.write(b"\x04")
-        read_until(s, b"soft reboot\r\n")
+        r.until(b"soft reboot\r\n")
     assert mcp_initialize(vconsole.path)["serverInfo"]["name"]
 
 
