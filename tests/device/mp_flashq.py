@@ -1,6 +1,7 @@
 # The flash queue's API and budgets on an in-memory NOR flash under strict NOR rules:
 # formatting, FIFO order, cumulative acks without erases, seqs across remounts and formats,
 # both full policies, erase-ahead, write amplification, wear, heap (mount reads: mp_flashq_shim).
+# over board heap: the NOR flash it runs on (powercut.RAMFlash) is simulated in RAM; on the board it is the chip
 import gc
 import sys
 
