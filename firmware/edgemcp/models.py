@@ -145,7 +145,8 @@ def _pack(d, values, raw):
       "integer values) or base64 of the raw input tensor bytes. Returns the raw and dequantized output, the top_k "
       "classes (with labels when <model>.labels exists) and the invoke time in microseconds. "
       "`output` is exact; `dequantized` is rounded to what the board prints: exactly, it is "
-      "(output - zero_point) * m * 2**e with [m, e] = output_quantization.scale_exact.",
+      "(output - zero_point) * m * 2**e with [m, e] = output_quantization.scale_exact; a float32 "
+      "output is exactly m * 2**e with [m, e] in output_exact.",
       {"model": {"type": "string", "description": "model name (file name without .tflite)"},
        "input": {"type": ["array", "string"], "items": {"type": "number"}},
        "raw": {"type": "boolean", "default": False, "description": "input numbers are already quantized"},
@@ -181,6 +182,8 @@ def infer(model, input, raw=False, top_k=3):
     r = {"model": model, "output": out, "dequantized": deq, "top_k": top, "invoke_us": us}
     if od["dtype"] != "float32":  # what makes the dequantized values exact for a client
         r["output_quantization"] = {"scale_exact": _exact(od["scale"]), "zero_point": od["zero_point"]}
+    else:  # float32 outputs printed with ~7 digits are not exact: [m, e] each are
+        r["output_exact"] = [_exact(v) for v in out]
     return r
 
 
