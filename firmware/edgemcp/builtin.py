@@ -2,6 +2,7 @@
 import gc
 import sys
 import time
+import asyncio
 import binascii
 import machine
 from .registry import tool, resource, prompt, ToolError
@@ -14,17 +15,24 @@ _stop = None
 
 def uptime_ms():
     # ticks_ms wraps (ticks_diff is right for spans under 2**29 ms, 6.2 days, on a board): add
-    # up the spans between readings instead (read at least every 6 days: device_info, events).
+    # up the spans between readings instead (device_info, and _count_up's hourly one).
     now = time.ticks_ms()
     _up[0] += time.ticks_diff(now, _up[1])
     _up[1] = now
     return _up[0]
 
 
+async def _count_up():
+    while True:
+        await asyncio.sleep(3600)
+        uptime_ms()
+
+
 def setup(cfg, stop):
     global _cfg, _stop
     _cfg = cfg
     _stop = stop
+    asyncio.create_task(_count_up())  # runs on the app's loop (MicroPython has one task queue)
 
 
 def _info():

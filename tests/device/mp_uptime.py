@@ -26,5 +26,30 @@ for step in range(40):  # 20 days, a reading every 12 hours
     assert u == t.now and u > last, (step, u, t.now)
     last = u
 builtin.time = time
+
+# and a task on the app's loop reads it (hourly; here every millisecond): no 6 days unread
+import asyncio  # noqa: E402
+
+
+class Fast:
+    create_task = staticmethod(asyncio.create_task)
+
+    @staticmethod
+    def sleep(s):
+        return asyncio.sleep_ms(1)
+
+
+builtin.asyncio = Fast
+builtin.setup({}, None)
+builtin._up[:] = [0, time.ticks_add(time.ticks_ms(), -5000)]
+
+
+async def main():
+    await asyncio.sleep_ms(30)
+
+
+asyncio.run(main())
+assert builtin._up[0] >= 5000, builtin._up
+builtin.asyncio = asyncio
 print("uptime after %d days: %d ms" % (last // day, last))
 print("ok")
