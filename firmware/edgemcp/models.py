@@ -68,7 +68,10 @@ def _label_list(name):
 
 
 def info(name):
-    it = _load(name)
+    try:
+        it = _load(name)
+    except ToolError as e:  # too big for this heap, or malformed: the resource says so
+        return {"name": name, "error": str(e)}
     d = {
         "name": name,
         "inputs": [_details(it.get_input_details(i)) for i in range(it.input_count)],

@@ -131,6 +131,8 @@ def test_on_the_board_heap(tmp_path, models_dir):
             r = await c.call_tool("infer", {"model": "person_detect", "input": "AAAA"})
             assert r.is_error and "does not fit in the heap" in r.content[0].text, r.content[0].text
             assert re.search(r"\d{5,} bytes", r.content[0].text), r.content[0].text
+            d = json.loads((await c.read_resource("model://person_detect")).contents[0].text)
+            assert "does not fit in the heap" in d["error"] and re.search(r"\d{5,} bytes", d["error"]), d
             r = await c.call_tool("infer", {"model": "micro_speech_quantized",
                                             "input": base64.b64encode(feats.tobytes()).decode()})
             assert not r.is_error, r.content[0].text
