@@ -18,8 +18,16 @@ def stop(reset=False):
 async def _until_done(coro):
     try:
         await coro
+    except MemoryError as e:  # a heap too small to serve: say so on the console, not just leave
+        _no_heap(e)
     finally:
         stop()
+
+
+def _no_heap(e):
+    import gc
+    gc.collect()
+    print("edgemcp: not enough heap to start (%s): %d bytes free of %d" % (e, gc.mem_free(), gc.mem_free() + gc.mem_alloc()))
 
 
 async def _main(cfg, version):
