@@ -172,7 +172,7 @@ print(json.dumps(R))
 '''
 
 LFS_SCRIPT = r'''
-# The queue in a 64 KiB file on LittleFS (fileblock.py, as on stock firmware) beside the queue
+# The queue in 64 KiB of sector files on LittleFS (fileblock.py, as on stock firmware) beside the queue
 # on a raw 64 KiB partition, both on the same RAM NOR simulator: rates, and bytes programmed
 # and erases beneath the queue (what LittleFS issues to flash) per payload byte.
 import sys, time, json, vfs
@@ -213,10 +213,11 @@ for size, n in ((32, %(n)d), (200, %(n)d), (1024, %(n)d // 2)):
     c = Counting(RAMFlash(256))  # a 1 MiB filesystem
     vfs.VfsLfs2.mkfs(c)
     vfs.mount(vfs.VfsLfs2(c), "/lfsb")
-    fq = FlashQueue(FileBlock("/lfsb/eventq.bin", 65536))
+    fq = FlashQueue(FileBlock("/lfsb/eventq", 65536))
     fq.append(b"x"); fq.ack(0)
     R[str(size)] = {"raw": run(q, raw, size, n), "lfs": run(fq, c, size, n)}
-    fq._dev._f.close()
+    for f in fq._dev._f:
+        f and f.close()
     vfs.umount("/lfsb")
 print(json.dumps(R))
 '''
@@ -320,7 +321,7 @@ def main():
     s = r["sweep"]
     print(f"power-cut sweep: {s['cut_points']} cut points (single and double cuts) in "
           f"{len(s['runs'])} workloads, {s['s']:.0f} s, all checks passed")
-    print("queue in a 64 KiB file on a 1 MiB LittleFS (fileblock.py, stock firmware) beside a raw 64 KiB "
+    print("queue in 16 sector files (64 KiB) on a 1 MiB LittleFS (fileblock.py, stock firmware) beside a raw 64 KiB "
           "partition, same RAM NOR simulator; bytes and erases are what reaches the flash")
     print(f"{'payload':>8} {'medium':>6} {'appends/s':>10} {'acks/s':>9} {'B prog/rec':>10} {'write amp':>9} "
           f"{'erases/MB':>9}")

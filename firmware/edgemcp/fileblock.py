@@ -1,45 +1,72 @@
 # The flash queue's block device on a board without a raw "queue" partition (the stock
-# partition table has none): a preallocated file on the board's filesystem (LittleFS) read and
-# written with the protocol flashq.py uses: readblocks(n, buf, off), writeblocks(n, buf, off),
-# ioctl(4) sectors, ioctl(5) sector size, ioctl(6, n) erase = 0xff over sector n.
+# partition table has none): preallocated files on the board's filesystem (LittleFS), one per
+# 4 KiB sector ("<folder>/0", "/1", ...), read and written with the protocol flashq.py uses:
+# readblocks(n, buf, off), writeblocks(n, buf, off), ioctl(4) sectors, ioctl(5) sector size,
+# ioctl(6, n) erase = 0xff over sector n.
 #
-# Why this is as power-loss safe as the raw partition (docs/flash-queue.md, "On a LittleFS file"):
+# Why this is as power-loss safe as the raw partition (docs/flash-queue.md, "On LittleFS"):
 # - LittleFS is copy-on-write: a write to a file goes to new blocks and becomes the file's
 #   contents only when the file is synced (flush/close); a cut before that leaves the old
-#   contents, a cut during the sync leaves the old or the new ones, never a mix.
+#   contents, a cut during the sync the old or the new ones, never a mix.
 # - The queue's safety rests on the order of its programs (a record's body before its commit
 #   byte, a B header zeroed before the erase, ...): so every write and every erase is synced
 #   before it returns. A cut then leaves each program done or not done: a subset of what a
 #   torn NOR program can leave, which the format already survives.
 # - The queue only programs erased bytes or zeros, so NOR's "old & new" is "new": the bytes
 #   are written as given (tests/device/powercut.py's strict mode checks the queue keeps to it).
-# Cost: a sync rewrites the file from the written LittleFS block to its end (its blocks form a
-# list linked backwards), and needs that many free blocks on the filesystem while it runs.
+# One file per sector, not one file: a sync rewrites a file from the written block to its end
+# (its blocks are a list linked backwards), so in one 64 KiB file a write costs up to 16 block
+# rewrites and erases; in a sector's own file, one.
 import os
 
 _SECTOR = const(4096)
-_FF = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"  # a literal: frozen in flash, not built on the heap
+_FF = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"  # noqa: E501  (a literal: frozen in flash, not built on the heap)
+
+
+def _sectors(path):
+    n = 0
+    try:
+        while True:
+            os.stat("%s/%d" % (path, n))
+            n += 1
+    except OSError:
+        return n
+
+
+def _fill(f):
+    for _ in range(_SECTOR // 32):
+        f.write(_FF)
 
 
 class FileBlock:
     def __init__(self, path, size):
-        """Opens the queue file at path, first creating it with size bytes of 0xff (rounded
-        down to whole 4 KiB sectors); an existing file keeps its size and records."""
-        try:
-            self._f = open(path, "r+b")
-        except OSError:
-            _create(path, size // _SECTOR * _SECTOR)
-            self._f = open(path, "r+b")
-        self._n = self._f.seek(0, 2) // _SECTOR
+        """Opens the queue in the folder path, first creating it with size // 4096 sector
+        files of 0xff; an existing folder keeps its sectors and records."""
+        self._path = path
+        self._n = _sectors(path) or _create(path, size // _SECTOR)
+        self._f = [None, None]  # two sectors' files kept open (the head's and the tail's) ...
+        self._s = [-1, -1]  # ... and their numbers, the last used first
+
+    def _file(self, s):
+        f, k = self._f, self._s
+        if k[0] != s:
+            if k[1] != s:
+                if f[1]:
+                    f[1].close()
+                f[1] = open("%s/%d" % (self._path, s), "r+b")
+                k[1] = s
+            f[0], f[1] = f[1], f[0]
+            k[0], k[1] = k[1], k[0]
+        return f[0]
 
     def readblocks(self, n, buf, off=0):
-        f = self._f
-        f.seek(n * _SECTOR + off)
+        f = self._file(n)
+        f.seek(off)
         f.readinto(buf)
 
     def writeblocks(self, n, buf, off):
-        f = self._f
-        f.seek(n * _SECTOR + off)
+        f = self._file(n)
+        f.seek(off)
         f.write(buf)
         f.flush()  # LittleFS: the sync that makes this write the file's contents
 
@@ -49,32 +76,49 @@ class FileBlock:
         if op == 5:
             return _SECTOR
         if op == 6:
-            f = self._f
-            f.seek(arg * _SECTOR)
-            for _ in range(_SECTOR // 32):
-                f.write(_FF)
+            f = self._file(arg)
+            f.seek(0)
+            _fill(f)
             f.flush()
         return 0
 
 
-def _create(path, size):
-    # Written under a temporary name and renamed (atomic on LittleFS): a cut while the file is
-    # filled leaves no short queue file behind.
+def _create(path, n):
+    # Filled under "<path>.new" and renamed (atomic on LittleFS): a cut while the files are
+    # written leaves no queue with missing or short sectors.
     d = path[:path.rfind("/")] or "/"
     st = os.statvfs(d)
     free = st[0] * st[4]
-    if free < 2 * size:  # the file, and room for a sync to rewrite all of it
-        raise OSError("no room for the queue file %s: it needs %d bytes free (%d for the file and "
-                      "as much again for LittleFS to rewrite it), %s has %d" % (path, 2 * size, size, d, free))
+    need = (n + 3) * _SECTOR  # the sectors, one block for a sync's copy, the folder's two
+    if free < need:
+        raise OSError("no room for the queue in %s: %d sectors need %d bytes free, %s has %d" % (
+            path, n, need, d, free))
     tmp = path + ".new"
     try:
-        with open(tmp, "wb") as f:
-            for _ in range(size // 32):
-                f.write(_FF)
+        try:
+            os.mkdir(tmp)
+        except OSError:  # left by a cut: its files are written again
+            pass
+        for s in range(n):
+            with open("%s/%d" % (tmp, s), "wb") as f:
+                _fill(f)
+        _clear(tmp, n)
         os.rename(tmp, path)
     except OSError as e:
+        _clear(tmp, 0)
         try:
-            os.remove(tmp)
+            os.rmdir(tmp)
         except OSError:
             pass
-        raise OSError("queue file %s (%d bytes) not created: %r" % (path, size, e))
+        raise OSError("queue in %s (%d sectors) not created: %r" % (path, n, e))
+    return n
+
+
+def _clear(path, s):
+    # Removes the sector files from s on.
+    while True:
+        try:
+            os.remove("%s/%d" % (path, s))
+        except OSError:
+            return
+        s += 1

@@ -1,4 +1,4 @@
-# The flash queue's power-cut sweep beneath LittleFS (MicroPython): the queue in a file on
+# The flash queue's power-cut sweep beneath LittleFS (MicroPython): the queue in files on
 # vfs.VfsLfs2, through edgemcp/fileblock.py, with LittleFS on the torn-write NOR simulator of
 # powercut.py. Each operation of a scripted workload starts from a fresh mount of the flash
 # image (LittleFS and the queue), runs once to count the programs and erases LittleFS issues
@@ -41,11 +41,21 @@ class LfsCut(PowerCut):
 
 
 MNT = "/lfsq"
-QFILE = MNT + "/q.bin"
+QDIR = MNT + "/eventq"
 TAIL = 3  # operations run on the recovered queue before the last remount and audit
 
 
 _files = []
+
+
+def close(fb):
+    """Closes a FileBlock's open sector files (on a dead device closing fails: ignored)."""
+    for f in fb._f:
+        if f:
+            try:
+                f.close()
+            except OSError:
+                pass
 
 
 def mount(blocks, img=None, cut=None, seed=0, counter=None):
@@ -53,10 +63,7 @@ def mount(blocks, img=None, cut=None, seed=0, counter=None):
     after closing the queue files of the previous mount (so that no finaliser closes them
     later). -> (the raw flash, its power-cut wrapper)."""
     while _files:
-        try:
-            _files.pop()._f.close()
-        except OSError:
-            pass
+        close(_files.pop())
     try:
         vfs.umount(MNT)
     except OSError:
@@ -81,6 +88,7 @@ class LfsSweep:
         self.c = {"lost": 0, "corrupt": 0, "phantom": 0, "resurrected": 0, "out_of_order": 0,
                   "unmountable": 0, "wrong_size": 0, "broken": 0}
         self.failures = []
+        self.erases = self.drops = 0  # what the workload made the queue do (reference run)
 
     def _bad(self, kind, n, where):
         if n:
@@ -89,10 +97,10 @@ class LfsSweep:
                 self.failures.append((kind, n, where))
 
     def open(self):
-        fb = FileBlock(QFILE, self.size)
+        fb = FileBlock(QDIR, self.size)
         _files.append(fb)
         if fb.ioctl(4, 0) != self.size // 4096:
-            self._bad("wrong_size", 1, "file of %d sectors" % fb.ioctl(4, 0))
+            self._bad("wrong_size", 1, "queue of %d sectors" % fb.ioctl(4, 0))
         return fb
 
     def audit(self, q, m, acked, where):
@@ -188,10 +196,14 @@ class LfsSweep:
             q = restore(fb, st, self.policy)
             if op[0] in "kd" and m.recs:
                 acked = m.recs[-1 if op[0] == "d" else min(op[1], len(m.recs)) - 1][0]
-            q = do(q, fb, op, m)
+            e0, d0 = q._erases, q._drops
+            q1 = do(q, fb, op, m)
+            if q1 is q:
+                self.erases += q._erases - e0
+                self.drops += q._drops - d0
+            q = q1
             n = pc.ops
             after, st1 = bytes(dev.mem), state(q)
-            self.stats = q.stats()
             for c in range(n):
                 d, pc = self.mount(img, c, self._seed(i + 1, c))
                 mc = m0.copy()

@@ -1,7 +1,7 @@
 # A board without a raw "queue" partition (the stock partition table; here the board shim with
-# EDGEMCP_FLASH=none): edgemcp.emit() keeps events in a preallocated file on the filesystem
-# (edgemcp/fileblock.py), they survive a restart and seqs carry on; a filesystem without room
-# for the file gives a clear error and leaves no partial file. Also the adapter's heap cost.
+# EDGEMCP_FLASH=none): edgemcp.emit() keeps events in preallocated sector files on the
+# filesystem (edgemcp/fileblock.py), they survive a restart and seqs carry on; a filesystem
+# without room for them gives a clear error and leaves nothing behind. Also the heap cost.
 import gc
 import os
 import sys
@@ -16,7 +16,15 @@ from edgemcp import events, flashq  # noqa: E402
 sys.path.insert(0, "tests/device")
 from powercut import RAMFlash  # noqa: E402
 
-path = "build/tmp-flashq-file-%s.bin" % "".join("%02x" % b for b in os.urandom(4))
+def close(q):
+    # The queue's open sector files, closed before the queue is dropped: a finaliser closing
+    # them would call the RAM flash's Python methods inside the garbage collector.
+    for f in q._dev._f:
+        if f:
+            f.close()
+
+
+path = "build/tmp-flashq-file-%s" % "".join("%02x" % b for b in os.urandom(4))
 try:
     assert esp32.Partition.find(esp32.Partition.TYPE_DATA, label="queue") == []
     gc.collect()
@@ -25,17 +33,18 @@ try:
     gc.collect()
     print("fileblock import: %d bytes of heap" % (gc.mem_alloc() - h))
 
-    events.queue_file = path
+    events.queue_dir = path
     events.queue_size = 8 * 4096
     s1 = edgemcp.emit("temp", {"c": 21.5})
     s2 = edgemcp.emit("log", "motor stalled")
     assert s2 == s1 + 1
-    assert os.stat(path)[6] == 8 * 4096  # preallocated, the size asked for
+    assert sorted(os.listdir(path)) == sorted(str(i) for i in range(8))  # preallocated: the size asked for
+    assert all(os.stat("%s/%d" % (path, i))[6] == 4096 for i in range(8))
     assert type(events.queue()._dev).__name__ == "FileBlock"
     st = events.queue_stats()
     assert st["sectors"] == 8 and st["records"] == 2, st
 
-    # A restart: the file is found again (its size, not queue_size, counts), records and seqs kept.
+    # A restart: the files are found again (their number, not queue_size, counts), records and seqs kept.
     events._q = None
     events.queue_size = 64 * 4096
     q = events.queue()
@@ -51,31 +60,47 @@ try:
     gc.collect()
     h = gc.mem_alloc()
     fb = fileblock.FileBlock(path, 0)
+    b = bytearray(32)
+    fb.readblocks(0, b, 0)
+    fb.readblocks(7, b, 0)  # two sector files open
     gc.collect()
-    print("FileBlock on an existing file: %d bytes of heap" % (gc.mem_alloc() - h))
-    fb._f.close()
+    print("FileBlock with its two open files (host filesystem): %d bytes of heap" % (gc.mem_alloc() - h))
+    for f in fb._f:
+        f.close()
 
-    # No room: a 32 KiB LittleFS cannot hold a 64 KiB queue file and its rewrite.
+    # No room: a 32 KiB LittleFS (6 blocks free) cannot hold 16 sectors.
     dev = RAMFlash(8)
     vfs.VfsLfs2.mkfs(dev)
     vfs.mount(vfs.VfsLfs2(dev), "/small")
     try:
-        flashq.open_partition("reject", path="/small/eventq.bin", size=16 * 4096)
+        flashq.open_partition("reject", path="/small/eventq", size=16 * 4096)
     except OSError as e:
         msg = str(e)
-        assert "no room for the queue file /small/eventq.bin" in msg and "131072 bytes free" in msg, msg
+        assert "no room for the queue in /small/eventq: 16 sectors need 77824 bytes free" in msg, msg
     else:
-        raise AssertionError("a queue file larger than the filesystem was created")
+        raise AssertionError("a queue larger than the filesystem was created")
     assert os.listdir("/small") == [], os.listdir("/small")  # nothing left behind
-    # It fits once small enough: 2 sectors need 16 KiB free.
-    q = flashq.open_partition("reject", path="/small/eventq.bin", size=2 * 4096)
-    assert q.stats()["sectors"] == 2 and os.listdir("/small") == ["eventq.bin"]
-    q.append(b"x")
+    # It fits once small enough: 3 sectors need 24 KiB free; it works and is found again.
+    q = flashq.open_partition("reject", path="/small/eventq", size=3 * 4096)
+    assert q.stats()["sectors"] == 3 and os.listdir("/small") == ["eventq"]
+    s = q.append(b"x")
+    close(q)
+    q = flashq.open_partition("reject", path="/small/eventq", size=16 * 4096)
+    assert q.stats()["sectors"] == 3 and q.peek(2) == [(s, b"x")]
+    close(q)
+    q = flashq.open_partition("reject", path="/small/eventq", size=0)
+    assert q.peek(1) == [(s, b"x")]
+    close(q)
     vfs.umount("/small")
     print("ok")
 finally:
-    for f in (path, path + ".new"):
+    for d in (path, path + ".new"):
+        for i in range(8):
+            try:
+                os.remove("%s/%d" % (d, i))
+            except OSError:
+                pass
         try:
-            os.remove(f)
+            os.rmdir(d)
         except OSError:
             pass

@@ -1,6 +1,6 @@
-# The flash queue in a file on LittleFS under power cuts (stock firmware has no raw "queue"
-# partition, so the queue lives in /eventq.bin through edgemcp/fileblock.py): vfs.VfsLfs2 on
-# the torn-write NOR simulator, power cut at every program and erase LittleFS issues beneath
+# The flash queue in files on LittleFS under power cuts (stock firmware has no raw "queue"
+# partition, so the queue lives in sector files in /eventq, through edgemcp/fileblock.py):
+# vfs.VfsLfs2 on the torn-write NOR simulator, power cut at every program and erase LittleFS issues beneath
 # each operation of scripted workloads; after each cut the filesystem and the queue are
 # mounted again and audited. See flashq_lfs_sweep.py. Counts must all be 0.
 import sys
@@ -11,10 +11,10 @@ from flashq_lfs_sweep import LfsSweep  # noqa: E402
 from flashq_sweep import workload  # noqa: E402
 
 RUNS = (  # kind, policy, queue sectors, flash blocks, operations, seed
-    ("small", "reject", 3, 20, 10, 11),
-    ("mixed", "drop_oldest", 3, 20, 14, 12),
-    ("full", "reject", 2, 16, 24, 13),
-    ("full", "drop_oldest", 2, 16, 24, 14),
+    ("small", "reject", 3, 20, 40, 11),
+    ("mixed", "drop_oldest", 3, 20, 40, 12),
+    ("full", "reject", 2, 16, 40, 13),
+    ("full", "drop_oldest", 2, 16, 40, 14),
 )
 total = 0
 counts = {}
@@ -26,9 +26,8 @@ for kind, policy, qs, blocks, nops, seed in RUNS:
     total += n
     for k, v in sw.c.items():
         counts[k] = counts.get(k, 0) + v
-    st = sw.stats  # what the workload made the queue do (sector changes, a full ring)
     print("%-6s %-12s queue %d sectors, LittleFS %d blocks, %3d ops (%d erases, %d drops): %5d cut points, "
-          "%.1f s %s" % (kind, policy, qs, blocks, nops, st["erases"], st["drops"], n, time.time() - t,
+          "%.1f s %s" % (kind, policy, qs, blocks, nops, sw.erases, sw.drops, n, time.time() - t,
                          sw.failures[:3] or ""))
 print("total cut points:", total, "in %.1f s" % (time.time() - t0))
 print("lost %(lost)d, corrupt %(corrupt)d, phantom %(phantom)d, resurrected %(resurrected)d, "
