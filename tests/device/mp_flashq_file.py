@@ -2,6 +2,7 @@
 # EDGEMCP_FLASH=none): edgemcp.emit() keeps events in preallocated sector files on the
 # filesystem (edgemcp/fileblock.py), they survive a restart and seqs carry on; a filesystem
 # without room for them gives a clear error and leaves nothing behind. Also the heap cost.
+# over board heap: the no-room check holds a 32 KiB RAM copy of a small LittleFS flash
 import gc
 import os
 import sys

@@ -3,6 +3,7 @@
 # vfs.VfsLfs2 on the torn-write NOR simulator, power cut at every program and erase LittleFS issues beneath
 # each operation of scripted workloads; after each cut the filesystem and the queue are
 # mounted again and audited. See flashq_lfs_sweep.py. Counts must all be 0.
+# over board heap: holds RAM copies (64-80 KiB each) of the flash beneath LittleFS
 import sys
 import time
 
