@@ -36,4 +36,27 @@ print("lost %(lost)d, corrupt %(corrupt)d, phantom %(phantom)d, resurrected %(re
       "broken after recovery %(broken)d" % counts)
 assert total >= 5000, total
 assert not any(counts.values()), counts
+
+# The sweep catches an adapter that does not sync each write (LittleFS then keeps the old
+# contents of the file across a cut, or a remount): it must fail.
+from edgemcp.fileblock import FileBlock  # noqa: E402
+
+synced = FileBlock.writeblocks
+
+
+def unsynced(self, n, buf, off):
+    f = self._file(n)
+    f.seek(off)
+    f.write(buf)
+
+
+FileBlock.writeblocks = unsynced
+sw = LfsSweep(workload("small", 3, 6), "reject", 3, 20, seed=3)
+try:
+    sw.run()
+    caught = any(sw.c.values())
+except AssertionError:
+    caught = True
+FileBlock.writeblocks = synced
+assert caught, "the sweep did not notice an adapter without sync"
 print("ok")
