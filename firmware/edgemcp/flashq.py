@@ -354,10 +354,16 @@ class FlashQueue:
                 "programmed": self._programmed, "max_record": MAX_RECORD, "sectors": n}
 
 
-def open_partition(policy="reject", label="queue"):
-    """The queue in the board's raw data partition (esp32.Partition; a file on the unix build)."""
-    import esp32
-    p = esp32.Partition.find(esp32.Partition.TYPE_DATA, label=label, block_size=SECTOR)
-    if not p:
-        raise OSError("no '%s' data partition" % label)
-    return FlashQueue(p[0], policy)
+def open_partition(policy="reject", label="queue", path="/eventq", size=65536):
+    """The queue in the board's raw data partition (esp32.Partition; a file on the unix build);
+    on a board without one (the stock partition table), in sector files in the folder path on
+    the board's filesystem, created for size bytes the first time (fileblock.py)."""
+    try:
+        import esp32
+        p = esp32.Partition.find(esp32.Partition.TYPE_DATA, label=label, block_size=SECTOR)
+    except ImportError:  # a port without esp32
+        p = None
+    if p:
+        return FlashQueue(p[0], policy)
+    from .fileblock import FileBlock
+    return FlashQueue(FileBlock(path, size), policy)
