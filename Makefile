@@ -9,6 +9,10 @@ DEVICE      := $(UNIX_BUILD)/micropython-edgemcp
 VENV        := .venv
 PY          := $(VENV)/bin/python
 NODE_DIR    := build/node
+# Stock MicroPython (the unix port's standard variant: nothing of ours frozen or linked) and the
+# package installed on it by `edgemcp install --dir` (tests/support.py's STOCK_DIR).
+STOCK       := build/stock/micropython
+STOCK_BOARD := build/stock/board
 EDGEMCP_MODELS ?= $(abspath ../shared/models)
 export EDGEMCP_MODELS
 
@@ -23,7 +27,7 @@ changed = $(if $(filter-out $(1),$(shell cat $(2) 2>/dev/null))$(filter-out $(sh
 
 FIRMWARE_SRC := $(shell find firmware boards/unix cmodules -type f \( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.mk' \) 2>/dev/null)
 
-.PHONY: FORCE help setup apt micropython device venv node run test test-device test-host test-e2e lint bench \
+.PHONY: FORCE help setup apt micropython device stock venv node run test test-stock test-device test-host test-e2e lint bench \
 	firmware flash fuzz clean
 
 help:
@@ -35,7 +39,7 @@ help:
 	@echo "make setup  - install and build everything the two need"
 	@echo "make firmware BOARD=EDGEMCP_S3 MICROPY_DIR=... - the ESP32-S3 image (needs ESP-IDF)"
 
-setup: apt micropython device venv node
+setup: apt micropython device venv node stock
 
 apt: build/.stamp-apt
 # Re-checked only when the package list changes (the stamp holds the list it installed).
@@ -62,6 +66,21 @@ $(DEVICE): $(MICROPY_DIR)/mpy-cross/build/mpy-cross $(FIRMWARE_SRC)
 	@touch $@
 	@echo "built $@"
 
+# The standard variant as MicroPython ships it, but with the frozen set of the official ESP32
+# firmware that the app needs (asyncio; the Debian tree has no micropython-lib) and no btree
+# (no berkeley-db in the Debian tree). Built out of tree, in build/stock/obj.
+stock: $(STOCK_BOARD)/.stamp
+$(STOCK): $(MICROPY_DIR)/mpy-cross/build/mpy-cross
+	@mkdir -p build/stock
+	$(MAKE) -C $(MICROPY_DIR)/ports/unix -j2 VARIANT=standard BUILD=$(abspath build/stock/obj) PROG=../micropython \
+		FROZEN_MANIFEST=$(abspath $(MICROPY_DIR)/extmod/asyncio/manifest.py) MICROPY_PY_BTREE=0 \
+		>build/stock/build.log 2>&1 || { tail -40 build/stock/build.log; exit 1; }
+	@touch $@
+	@echo "built $@"
+$(STOCK_BOARD)/.stamp: $(STOCK) $(VENV)/.stamp $(shell find firmware boards/unix/modules -name '*.py' 2>/dev/null)
+	$(VENV)/bin/edgemcp install --dir $(STOCK_BOARD) --board unix
+	@touch $@
+
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: host/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -82,6 +101,14 @@ run: setup
 
 test: setup
 	$(VENV)/bin/pytest -q tests
+	$(MAKE) --no-print-directory test-stock
+
+# The tests that apply to stock MicroPython (no tflite, no jsoncheck: tests/README.md), run on
+# build/stock/micropython with the installed package (EDGEMCP_BUILD=stock, tests/support.py).
+STOCK_TESTS := tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_input.py tests/e2e/test_mqtt_client.py \
+	tests/e2e/test_mqtt_mcp.py tests/e2e/test_stock.py
+test-stock: setup
+	EDGEMCP_BUILD=stock $(VENV)/bin/pytest -q $(STOCK_TESTS)
 
 # One layer at a time (tests/README.md says what each holds).
 test-device test-host test-e2e: test-%: setup
@@ -112,6 +139,6 @@ firmware:
 	@echo "image: $(FIRMWARE_BUILD)/firmware.bin  (flash it with: edgemcp flash $(FIRMWARE_BUILD)/firmware.bin --port PORT)"
 
 clean:
-	rm -rf $(UNIX_BUILD) build/bench
+	rm -rf $(UNIX_BUILD) build/stock build/bench
 
 FORCE:

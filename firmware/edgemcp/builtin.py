@@ -10,18 +10,20 @@ from . import config, server
 _START = time.ticks_ms()
 _cfg = None  # the app's configuration and its stop(reset): given by setup()
 _stop = None
+_no_infer = None  # why this firmware cannot run models (no tflite module), else None
 
 
-def setup(cfg, stop):
-    global _cfg, _stop
+def setup(cfg, stop, no_infer=None):
+    global _cfg, _stop, _no_infer
     _cfg = cfg
     _stop = stop
+    _no_infer = no_infer
 
 
 def _info():
     gc.collect()
     v = sys.implementation.version
-    return {
+    r = {
         "name": _cfg["name"],
         "board": getattr(sys.implementation, "_machine", sys.platform),
         "platform": sys.platform,
@@ -31,7 +33,11 @@ def _info():
         "uptime_ms": time.ticks_diff(time.ticks_ms(), _START),
         "heap_free": gc.mem_free(),
         "heap_alloc": gc.mem_alloc(),
+        "inference": _no_infer is None,
     }
+    if _no_infer:
+        r["inference_unavailable"] = _no_infer
+    return r
 
 
 # One report, as a tool and as a resource.
