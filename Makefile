@@ -103,10 +103,13 @@ test: setup
 	$(VENV)/bin/pytest -q tests
 	$(MAKE) --no-print-directory test-stock
 
-# The tests that apply to stock MicroPython (no tflite, no jsoncheck: tests/README.md), run on
-# build/stock/micropython with the installed package (EDGEMCP_BUILD=stock, tests/support.py).
+# The device tests that apply to stock MicroPython (no tflite: no infer tests), run again on
+# build/stock/micropython with the installed package (EDGEMCP_BUILD=stock, tests/support.py);
+# tests/e2e/test_stock.py (in the main run) checks what differs there. Left out:
+# test_qos1_flow_control_and_order, whose 100 KB payload in a 256 KiB heap assumes frozen code
+# (on stock the package's bytecode, ~40 KB with mqtt and asyncio, is in the heap).
 STOCK_TESTS := tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_input.py tests/e2e/test_mqtt_client.py \
-	tests/e2e/test_mqtt_mcp.py tests/e2e/test_stock.py
+	tests/e2e/test_mqtt_mcp.py --deselect tests/e2e/test_mqtt_client.py::test_qos1_flow_control_and_order
 test-stock: setup
 	EDGEMCP_BUILD=stock $(VENV)/bin/pytest -q $(STOCK_TESTS)
 

@@ -27,8 +27,8 @@ def _string(b, i, n):
                 if n - i < 5:
                     break
                 for k in range(i + 1, i + 5):
-                    h = b[k] | 32
-                    if not (48 <= h <= 57 or 97 <= h <= 102):
+                    h = b[k]
+                    if not (48 <= h <= 57 or 97 <= h | 32 <= 102):
                         _err("bad \\u escape", i)
                 i += 5
             elif c in b'"\\/bfnrt':
