@@ -101,6 +101,15 @@ def test_stock_firmware_has_no_c_modules(stock):
     assert r.returncode == 0 and r.stdout == "", r.stdout + r.stderr
 
 
+def test_python_check_loaded_only_without_the_c_module(stock, tmp_path):
+    code = "import sys\nfrom edgemcp import app\nprint('edgemcp.jsonstrict' in sys.modules)"
+    r = subprocess.run([str(UNIX), "-c", code], capture_output=True, text=True, timeout=30, env={})
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stdout + r.stderr  # RAM it need not cost
+    r = subprocess.run([str(stock), "-c", code], capture_output=True, text=True, timeout=30,
+                       env={"MICROPYPATH": str(STOCK_DIR / "lib"), "EDGEMCP_ROOT": str(tmp_path)})
+    assert r.returncode == 0 and r.stdout.strip() == "True", r.stdout + r.stderr
+
+
 def test_no_infer_tool_and_device_info_says_why(tmp_path, stock, models_dir):
     root = tmp_path / "root"
     (root / "models").mkdir(parents=True)
