@@ -109,8 +109,10 @@ test: setup
 # test_qos1_flow_control_and_order, whose 100 KB payload in a 256 KiB heap assumes frozen code
 # (on stock the package's bytecode, ~40 KB with mqtt and asyncio, is in the heap: it passes
 # there with 384k).
+# The event tests run the queue on the unix board's partition shim (installed with the package).
 STOCK_TESTS := tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_input.py tests/e2e/test_mqtt_client.py \
-	tests/e2e/test_mqtt_mcp.py --deselect tests/e2e/test_mqtt_client.py::test_qos1_flow_control_and_order
+	tests/e2e/test_mqtt_mcp.py tests/e2e/test_mqtt_store_forward.py tests/e2e/test_device_events_serial.py \
+	tests/e2e/test_bridge_sdk.py --deselect tests/e2e/test_mqtt_client.py::test_qos1_flow_control_and_order
 test-stock: setup
 	EDGEMCP_BUILD=stock $(VENV)/bin/pytest -q $(STOCK_TESTS)
 

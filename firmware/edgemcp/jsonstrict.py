@@ -107,7 +107,7 @@ def check(buf, max_depth=64):
         buf = buf.encode()
     if not 1 <= max_depth <= 255:
         raise ValueError("max_depth out of range")
-    b = memoryview(buf)
+    b = buf  # bytes, bytearray or memoryview: b[i] is an int, no copy
     n = len(b)
     stack = bytearray(max_depth)  # the open containers, '{' or '[': no recursion
     depth = 0
