@@ -77,7 +77,7 @@ $(STOCK): $(MICROPY_DIR)/mpy-cross/build/mpy-cross
 		>build/stock/build.log 2>&1 || { tail -40 build/stock/build.log; exit 1; }
 	@touch $@
 	@echo "built $@"
-$(STOCK_BOARD)/.stamp: $(STOCK) $(VENV)/.stamp $(shell find firmware boards/unix/modules -name '*.py' 2>/dev/null)
+$(STOCK_BOARD)/.stamp: $(STOCK) $(VENV)/.stamp $(shell find firmware boards/unix/modules -name '*.py' 2>/dev/null) host/edgemcp_host/commands/install.py
 	$(VENV)/bin/edgemcp install --dir $(STOCK_BOARD) --board unix
 	@touch $@
 
