@@ -9,11 +9,19 @@ def _err(what, i):
     raise ValueError("%s at byte %d" % (what, i))
 
 
+# bytes a string's scan stops at: 1 for the quote, control characters, backslash, non-ASCII
+_STOP = bytes(1 if c < 32 or c in (34, 92) or c >= 128 else 0 for c in range(256))
+
+
 def _string(b, i, n):
     # b[i] is the opening quote -> index after the closing quote
     i += 1
+    stop = _STOP
     while i < n:
         c = b[i]
+        if not stop[c]:
+            i += 1
+            continue
         if c == 34:  # "
             return i + 1
         if c < 32:
