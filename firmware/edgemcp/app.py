@@ -62,12 +62,14 @@ def run(config_dict=None, version="0", config_path=config.PATH):
                            max_message=cfg["max_line"], log_records=cfg["log_records"])
     from . import events, builtin
     events.policy = cfg["queue_policy"]
-    builtin.setup(cfg, stop)
     try:
-        from . import models  # the model tools, on builds with the tflite C module
-    except ImportError:
-        models = None
-    if models:
+        import tflite  # noqa: F401  (the model runtime: a C module of the edgemcp image)
+    except ImportError:  # stock firmware: no infer tool, and device_info says why
+        builtin.setup(cfg, stop, "no tflite module: stock firmware; install the native module or the edgemcp image")
+    else:
+        builtin.setup(cfg, stop)
+        from . import models  # the model tools
+
         models.register(cfg)
     if cfg.get("test_tools"):
         from . import testtools  # noqa: F401

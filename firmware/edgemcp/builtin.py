@@ -11,6 +11,7 @@ from . import config, server
 _up = [0, time.ticks_ms()]  # uptime counted so far (ms), and the ticks it was counted to
 _cfg = None  # the app's configuration and its stop(reset): given by setup()
 _stop = None
+_no_infer = None  # why this firmware cannot run models (no tflite module), else None
 
 
 def uptime_ms():
@@ -28,17 +29,18 @@ async def _count_up():
         uptime_ms()
 
 
-def setup(cfg, stop):
-    global _cfg, _stop
+def setup(cfg, stop, no_infer=None):
+    global _cfg, _stop, _no_infer
     _cfg = cfg
     _stop = stop
+    _no_infer = no_infer
     asyncio.create_task(_count_up())  # runs on the app's loop (MicroPython has one task queue)
 
 
 def _info():
     gc.collect()
     v = sys.implementation.version
-    return {
+    r = {
         "name": _cfg["name"],
         "board": getattr(sys.implementation, "_machine", sys.platform),
         "platform": sys.platform,
@@ -48,7 +50,11 @@ def _info():
         "uptime_ms": uptime_ms(),
         "heap_free": gc.mem_free(),
         "heap_alloc": gc.mem_alloc(),
+        "inference": _no_infer is None,
     }
+    if _no_infer:
+        r["inference_unavailable"] = _no_infer
+    return r
 
 
 # One report, as a tool and as a resource.

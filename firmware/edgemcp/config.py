@@ -1,7 +1,10 @@
 # The device configuration: /edgemcp.json on the device filesystem, over built-in defaults,
 # so a device with no file works.
 import json
-import jsoncheck
+try:
+    import jsoncheck
+except ImportError:  # stock firmware: the same check in Python
+    from . import jsonstrict as jsoncheck
 
 PATH = "/edgemcp.json"
 

@@ -4,7 +4,10 @@
 import json
 import time
 import asyncio
-import jsoncheck  # strict syntax check: MicroPython's json.loads accepts malformed text
+try:
+    import jsoncheck  # strict syntax check (C): MicroPython's json.loads accepts malformed text
+except ImportError:  # stock firmware: the same check in Python
+    from . import jsonstrict as jsoncheck
 from . import registry, schema
 
 VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
