@@ -61,7 +61,7 @@ def run(config_dict=None, version="0", config_path=config.PATH):
     server.settings.update(name=cfg["name"], version=version, page_bytes=cfg["page_bytes"],
                            max_message=cfg["max_line"], log_records=cfg["log_records"])
     from . import events, builtin
-    events.policy = cfg["queue_policy"]
+    events.policy, events.queue_dir, events.queue_size = cfg["queue_policy"], cfg["queue_dir"], cfg["queue_size"]
     try:
         import tflite  # noqa: F401  (the model runtime: a C module of the edgemcp image)
     except ImportError:  # stock firmware: no infer tool, and device_info says why
