@@ -73,6 +73,23 @@ def _read(mv):
             return n if n > 0 else 0
 
 
+_scan = bytearray(256)
+
+
+def _find_ctrl_c(mv, n):
+    # in slices through a small buffer: a copy of the whole read (up to max_line bytes) could
+    # fail on a board-sized heap where the app itself would not
+    j = 0
+    while j < n:
+        m = min(n - j, len(_scan))
+        _scan[:m] = mv[j:j + m]
+        k = _scan.find(b"\x03", 0, m)
+        if k >= 0:
+            return j + k
+        j += m
+    return -1
+
+
 def console_readinto(mv):
     """The app's console read: one read(2) of what has arrived (MicroPython's stream readinto
     on a blocking fd waits for the whole buffer). Stops after a Ctrl-C (0x03: the app leaves
@@ -83,7 +100,7 @@ def console_readinto(mv):
         _rx[:n] = b""
     else:
         n = _read(mv)
-    i = bytes(mv[:n]).find(b"\x03")
+    i = _find_ctrl_c(mv, n)
     if i >= 0:
         _rx[0:0] = mv[i + 1:n]
         n = i + 1
