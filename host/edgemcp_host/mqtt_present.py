@@ -48,6 +48,7 @@ class Presented:
         self._subs = None  # broker.Subscriptions of the client
         self.sid = self.name = None
         self.suggested = None  # the server-name the broker gave in its CONNACK (MCP-SERVER-NAME)
+        self._stopping = None  # the replaced client's loop being stopped
         self.topics = None  # protocol.ServerTopics
         self.sessions = {}  # mcp-client-id -> _Session
         self.online = False
@@ -170,7 +171,7 @@ class Presented:
             self.topics = ServerTopics(self.sid, v)
             self.client = None
             client.disconnect()
-            self.loop.create_task(asyncio.to_thread(client.loop_stop))
+            self._stopping = self.loop.create_task(asyncio.to_thread(client.loop_stop))  # kept: not collected
             self._connect()
             return
         self.connected = True
