@@ -22,10 +22,16 @@ if BUILD == "stock":
     os.environ["MICROPYPATH"] = str(STOCK_DIR / "lib")
 DEVICE_BIN = pathlib.Path(os.environ.get("EDGEMCP_DEVICE_BIN", ROOT / BINARIES["unix"]))
 MODELS = pathlib.Path(os.environ.get("EDGEMCP_MODELS", ROOT / "models"))
+# The board-faithful build keeps the heap of the board (boards/unix-s3/board_heap.c): a larger
+# -X heapsize is cut to it, unless EDGEMCP_HEAP_OVER_BOARD gives the reason a test needs more.
+BOARD_HEAP = 128 * 1024
+os.environ.pop("EDGEMCP_HEAP_OVER_BOARD", None)  # only run_micropython(over_board=...) sets it
 
 
-def run_micropython(code_or_path, *args, timeout=120, env=None, cwd=None, heap="2M"):
+def run_micropython(code_or_path, *args, timeout=120, env=None, cwd=None, heap="2M", over_board=None):
     """Run a MicroPython script (a path, or source text) on the virtual device binary.
+    On unix-s3 the heap is the board's (at most BOARD_HEAP) whatever `heap` says, unless
+    `over_board` says why this script needs more (a RAM copy of what the board keeps in flash).
     Returns the CompletedProcess; the caller asserts on returncode and output."""
     cmd = [str(DEVICE_BIN), "-X", f"heapsize={heap}"]
     if isinstance(code_or_path, pathlib.Path):
@@ -34,5 +40,7 @@ def run_micropython(code_or_path, *args, timeout=120, env=None, cwd=None, heap="
         cmd += ["-c", code_or_path, *args]
     e = dict(os.environ)
     e.update(env or {})
+    if over_board:
+        e["EDGEMCP_HEAP_OVER_BOARD"] = over_board
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e,
                           cwd=cwd or ROOT)

@@ -19,3 +19,6 @@ def main():
         run()
     except KeyboardInterrupt:
         pass
+    except MemoryError as e:  # a heap too small for the app: say so on the console, not just leave
+        from .app import _no_heap
+        _no_heap(e)

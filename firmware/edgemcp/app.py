@@ -18,8 +18,16 @@ def stop(reset=False):
 async def _until_done(coro):
     try:
         await coro
+    except MemoryError as e:  # a heap too small to serve: say so on the console, not just leave
+        _no_heap(e)
     finally:
         stop()
+
+
+def _no_heap(e):
+    import gc
+    gc.collect()
+    print("edgemcp: not enough heap to start (%s): %d bytes free of %d" % (e, gc.mem_free(), gc.mem_free() + gc.mem_alloc()))
 
 
 async def _main(cfg, version):
@@ -53,13 +61,15 @@ def run(config_dict=None, version="0", config_path=config.PATH):
     server.settings.update(name=cfg["name"], version=version, page_bytes=cfg["page_bytes"],
                            max_message=cfg["max_line"], log_records=cfg["log_records"])
     from . import events, builtin
-    events.policy = cfg["queue_policy"]
-    builtin.setup(cfg, stop)
+    events.policy, events.queue_dir, events.queue_size = cfg["queue_policy"], cfg["queue_dir"], cfg["queue_size"]
     try:
-        from . import models  # the model tools, on builds with the tflite C module
-    except ImportError:
-        models = None
-    if models:
+        import tflite  # noqa: F401  (the model runtime: a C module of the edgemcp image)
+    except ImportError:  # stock firmware: no infer tool, and device_info says why
+        builtin.setup(cfg, stop, "no tflite module: stock firmware; install the native module or the edgemcp image")
+    else:
+        builtin.setup(cfg, stop)
+        from . import models  # the model tools
+
         models.register(cfg)
     if cfg.get("test_tools"):
         from . import testtools  # noqa: F401

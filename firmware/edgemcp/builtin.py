@@ -2,36 +2,59 @@
 import gc
 import sys
 import time
+import asyncio
 import binascii
 import machine
 from .registry import tool, resource, prompt, ToolError
 from . import config, server
 
-_START = time.ticks_ms()
+_up = [0, time.ticks_ms()]  # uptime counted so far (ms), and the ticks it was counted to
 _cfg = None  # the app's configuration and its stop(reset): given by setup()
 _stop = None
+_no_infer = None  # why this firmware cannot run models (no tflite module), else None
 
 
-def setup(cfg, stop):
-    global _cfg, _stop
+def uptime_ms():
+    # ticks_ms wraps (ticks_diff is right for spans under 2**29 ms, 6.2 days, on a board): add
+    # up the spans between readings instead (device_info, and _count_up's hourly one).
+    now = time.ticks_ms()
+    _up[0] += time.ticks_diff(now, _up[1])
+    _up[1] = now
+    return _up[0]
+
+
+async def _count_up():
+    while True:
+        await asyncio.sleep(3600)
+        uptime_ms()
+
+
+def setup(cfg, stop, no_infer=None):
+    global _cfg, _stop, _no_infer
     _cfg = cfg
     _stop = stop
+    _no_infer = no_infer
+    asyncio.create_task(_count_up())  # runs on the app's loop (MicroPython has one task queue)
 
 
 def _info():
     gc.collect()
     v = sys.implementation.version
-    return {
+    r = {
         "name": _cfg["name"],
         "board": getattr(sys.implementation, "_machine", sys.platform),
         "platform": sys.platform,
         "firmware": server.settings["version"],
         "micropython": "%d.%d.%d" % (v[0], v[1], v[2]),
         "device_id": binascii.hexlify(machine.unique_id()).decode(),
-        "uptime_ms": time.ticks_diff(time.ticks_ms(), _START),
+        "uptime_ms": uptime_ms(),
         "heap_free": gc.mem_free(),
         "heap_alloc": gc.mem_alloc(),
+        "inference": _no_infer is None,
     }
+    if _no_infer:
+        r["inference_unavailable"] = _no_infer
+    return r
 
 
 # One report, as a tool and as a resource.

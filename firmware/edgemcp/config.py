@@ -1,7 +1,10 @@
 # The device configuration: /edgemcp.json on the device filesystem, over built-in defaults,
 # so a device with no file works.
 import json
-import jsoncheck
+try:
+    import jsoncheck
+except ImportError:  # stock firmware: the same check in Python
+    from . import jsonstrict as jsoncheck
 
 PATH = "/edgemcp.json"
 
@@ -15,6 +18,8 @@ def defaults():
         "log_records": 16,  # records kept for device://log
         "models_dir": "/models",
         "queue_policy": "drop_oldest",  # a full event queue drops its oldest events ("reject": emit fails)
+        "queue_dir": "/eventq",  # without a raw "queue" partition (stock firmware): the queue's files here
+        "queue_size": 65536,  # ... and their size when first made (16 sectors of 4 KiB)
         "test_tools": False,  # the echo/slow/fail fixture tools for tests and clients' conformance runs
         "modules": [],  # modules to import at start (their @tool/@resource/@prompt declarations)
     }

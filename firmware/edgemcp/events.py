@@ -1,5 +1,6 @@
-# Device events: edgemcp.emit() stores them in the flash queue (the raw "queue" partition),
-# oldest first, until a link publishes and acknowledges them; device://queue shows the queue.
+# Device events: edgemcp.emit() stores them in the flash queue (the raw "queue" partition, or
+# on a board without one sector files in the folder queue_dir on its filesystem), oldest
+# first, until a link publishes and acknowledges them; device://queue shows the queue.
 import json
 import time
 import asyncio
@@ -7,6 +8,8 @@ import asyncio
 from .registry import resource
 
 policy = "drop_oldest"  # the config's "queue_policy", set by the app: when full, the oldest events make room
+queue_dir = "/eventq"  # the queue's files when the board has no "queue" partition (stock firmware) ...
+queue_size = 65536  # ... and its size when created: 16 sectors, 65,024 bytes of records
 _q = None
 _ahead = False
 wake = asyncio.Event()  # set on every emit: the forwarder (forward.py) has something to send
@@ -17,7 +20,7 @@ def queue():
     global _q
     if _q is None:
         from . import flashq
-        _q = flashq.open_partition(policy)
+        _q = flashq.open_partition(policy, path=queue_dir, size=queue_size)
     return _q
 
 

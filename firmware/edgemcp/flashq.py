@@ -9,6 +9,9 @@
 # the highest serial. Acks only program (ack marks, B zeroed when a sector is retired); a
 # sector is erased when the writer comes round to it, its B zeroed first so that a cut erase
 # cannot bring a valid header back. Records never span sectors.
+# On a 32-bit board small ints stop at 2**30: 3 CRC-32 values in 4 (and seqs from 2**30 on) are
+# big ints that cost heap. CRCs are checked whole (a header and its own CRC give a fixed CRC)
+# or compared as bytes, and loops count small ints, never seqs.
 import binascii
 import struct
 
@@ -18,8 +21,9 @@ _HDR = const(32)  # the sector headers A and B; records follow
 _B = const(16)  # where B starts
 _REC = const(8)  # a record's header
 MAX_RECORD = const(SECTOR - _HDR - _REC)  # 4056 bytes
-_MAGIC = const(0x31514D45)  # b"EMQ1" read little-endian
+_MAGIC = b"EMQ1"
 _B_SEED = binascii.crc32(b"EMQ1")  # B's crc starts from this (A's from 0)
+_RESIDUE = const(0x2144DF1C)  # CRC-32 of any bytes followed by their own CRC-32, little-endian
 _ZERO1 = b"\x00"
 _ZERO16 = bytes(16)
 _BLANK16 = b"\xff" * 16
@@ -38,6 +42,13 @@ def _le(b, o, n):
     for i in range(o + n - 1, o - 1, -1):
         v = v << 8 | b[i]
     return v
+
+
+def _u64(b, o):
+    # Little-endian u64 at b[o]: while below 2**30 without allocating, else one unpack.
+    if b[o + 3] < 64 and not (b[o + 4] | b[o + 5] | b[o + 6] | b[o + 7]):
+        return _le(b, o, 4)
+    return struct.unpack_from("<Q", b, o)[0]
 
 
 class FlashQueue:
@@ -59,6 +70,7 @@ class FlashQueue:
         m = memoryview(h)
         self._a_body, self._a_hdr, self._b_body, self._b_hdr = m[:8], m[:12], m[16:28], m[16:32]
         self._rec_hdr = bytearray(_REC)
+        self._crc = bytearray(4)  # a computed CRC, packed to compare as bytes
         # Set by mount, kept up to date after:
         #   _head, _tail: the oldest sector and the one appended to (the same when one is in use)
         #   _head_seq, _head_off: the oldest unacknowledged seq and its offset in the head sector
@@ -73,16 +85,23 @@ class FlashQueue:
         self._programmed += len(buf)
         self._dev.writeblocks(s, buf, off)
 
+    def _crc_is(self, data, b, o):
+        # True when the CRC-32 of data is the little-endian u32 at b[o] (compared as bytes).
+        c = self._crc
+        struct.pack_into("<I", c, 0, binascii.crc32(data))
+        return c[0] == b[o] and c[1] == b[o + 1] and c[2] == b[o + 2] and c[3] == b[o + 3]
+
     def _headers(self, s):
         # -> (erase count or -1, base, serial); base -1: B blank, -2: B not valid.
         h = self._hdr
         self._dev.readblocks(s, h, 0)
-        w = _le(h, 4, 4) if _le(h, 0, 4) == _MAGIC and binascii.crc32(self._a_body) == _le(h, 8, 4) else -1
+        ok = h[0] == 69 and h[1] == 77 and h[2] == 81 and h[3] == 49  # EMQ1
+        w = _le(h, 4, 4) if ok and binascii.crc32(self._a_hdr) == _RESIDUE else -1
         if self._b_hdr == _BLANK16:
             return w, -1, 0
-        # base < 2**62 and serial < 2**30 (top bits clear: no big ints), checksum right
-        if h[23] < 64 and h[27] < 64 and _le(h, 28, 4) == binascii.crc32(self._b_body, _B_SEED):
-            return w, _le(h, 16, 8), _le(h, 24, 4)
+        # base < 2**62 and serial < 2**30 (top bits clear), checksum right
+        if h[23] < 64 and h[27] < 64 and binascii.crc32(self._b_hdr, _B_SEED) == _RESIDUE:
+            return w, _u64(h, 16), _le(h, 24, 4)
         return w, -2, 0
 
     def _scan(self, s):
@@ -95,7 +114,7 @@ class FlashQueue:
         k = a = 0
         while o + _REC <= SECTOR and b[o] == 0:
             e = o + _REC + (b[o + 6] | b[o + 7] << 8)
-            if e > SECTOR or binascii.crc32(m[o + 6:e]) != _le(b, o + 2, 4):
+            if e > SECTOR or not self._crc_is(m[o + 6:e], b, o + 2):
                 break
             k += 1
             if b[o + 1] == 0:
@@ -157,7 +176,7 @@ class FlashQueue:
         self._erases += 1
         w = (w if w >= 0 else self._max_erases) + 1  # a lost count: the highest seen at mount
         h = self._hdr
-        struct.pack_into("<II", h, 0, _MAGIC, w)
+        struct.pack_into("<4sI", h, 0, _MAGIC, w)
         struct.pack_into("<I", h, 8, binascii.crc32(self._a_body))
         self._program(s, self._a_hdr, 0)
 
@@ -258,14 +277,11 @@ class FlashQueue:
                 if s != self._tail:
                     end = self._headers((s + 1) % self._sectors)[1]
                 continue
-            crc = _le(self._rec_hdr, 2, 4)
-            c = binascii.crc32(self._rec_hdr[6:8])
-            if ln:
-                self._dev.readblocks(s, m[:ln], o + _REC)
+            self._dev.readblocks(s, m[:ln + 2], o + 6)  # the length again, and the data
             q += 1
             o += _REC + ln
-            if binascii.crc32(m[:ln], c) == crc:
-                out.append((q - 1, bytes(m[:ln])))
+            if self._crc_is(m[:ln + 2], self._rec_hdr, 2):
+                out.append((q - 1, bytes(m[2:ln + 2])))
             elif not out:
                 self._drops += 1
                 self._head_seq, self._head_off = q, o
@@ -276,16 +292,19 @@ class FlashQueue:
         if seq >= self._seq:
             raise ValueError("seq %d not appended yet" % seq)
         while seq >= self._head_seq:
-            if self._head != self._tail and seq >= self._head_end - 1:
-                self._acks += self._head_end - self._head_seq
-                self._release()
-                continue
-            o, q = self._head_off, self._head_seq
+            k = seq - self._head_seq  # records before seq's in the head sector: a small int
+            if self._head != self._tail:
+                left = self._head_end - self._head_seq
+                if k >= left - 1:
+                    self._acks += left
+                    self._release()
+                    continue
+            o = self._head_off
             while True:
                 ln = self._record_len(self._head, o)
-                if ln < 0 or q == seq:
+                if ln < 0 or not k:
                     break
-                q += 1
+                k -= 1
                 o += _REC + ln
             if ln < 0:  # records lost to corruption: the rest of this sector goes
                 if self._head == self._tail:
@@ -293,7 +312,7 @@ class FlashQueue:
                 self._head_seq = self._head_end
                 continue
             self._program(self._head, _ZERO1, o + 1)
-            self._acks += seq + 1 - self._head_seq
+            self._acks += seq - self._head_seq + 1
             self._head_seq = seq + 1
             self._head_off = o + _REC + ln
 
@@ -335,10 +354,16 @@ class FlashQueue:
                 "programmed": self._programmed, "max_record": MAX_RECORD, "sectors": n}
 
 
-def open_partition(policy="reject", label="queue"):
-    """The queue in the board's raw data partition (esp32.Partition; a file on the unix build)."""
-    import esp32
-    p = esp32.Partition.find(esp32.Partition.TYPE_DATA, label=label, block_size=SECTOR)
-    if not p:
-        raise OSError("no '%s' data partition" % label)
-    return FlashQueue(p[0], policy)
+def open_partition(policy="reject", label="queue", path="/eventq", size=65536):
+    """The queue in the board's raw data partition (esp32.Partition; a file on the unix build);
+    on a board without one (the stock partition table), in sector files in the folder path on
+    the board's filesystem, created for size bytes the first time (fileblock.py)."""
+    try:
+        import esp32
+        p = esp32.Partition.find(esp32.Partition.TYPE_DATA, label=label, block_size=SECTOR)
+    except ImportError:  # a port without esp32
+        p = None
+    if p:
+        return FlashQueue(p[0], policy)
+    from .fileblock import FileBlock
+    return FlashQueue(FileBlock(path, size), policy)

@@ -13,6 +13,7 @@ _dir = "/models"
 _loaded = {}  # name -> tflite.Interpreter
 _labels = {}
 _CODES = {"int8": "b", "uint8": "B", "int16": "h", "int32": "i", "float32": "f"}
+_F32 = array.array("f", [0.0])  # rounds a number to float32
 _RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-2 ** 31, 2 ** 31 - 1)}
 
 
@@ -67,11 +68,17 @@ def _label_list(name):
 
 
 def info(name):
-    it = _load(name)
+    try:
+        it = _load(name)
+    except ToolError as e:  # too big for this heap, or malformed: the resource says so
+        return {"name": name, "error": str(e)}
     d = {
         "name": name,
-        "inputs": [it.get_input_details(i) for i in range(it.input_count)],
-        "outputs": [it.get_output_details(i) for i in range(it.output_count)],
+        "inputs": [_details(it.get_input_details(i)) for i in range(it.input_count)],
+        "outputs": [_details(it.get_output_details(i)) for i in range(it.output_count)],
+        "exact": "output integers are exact; dequantized = (output - zero_point) * scale, and "
+                 "scale_exact [m, e] is the scale exactly (m * 2**e); JSON reals are rounded "
+                 "(float32 boards print about 7 significant digits)",
         "arena_bytes": it.arena_used_bytes(),
         "operators": it.operators(),
     }
@@ -80,6 +87,31 @@ def info(name):
         d["meta"] = m
     if _label_list(name):
         d["labels"] = _label_list(name)
+    return d
+
+
+def _exact(x):
+    # A float32 as [m, e] with x == m * 2**e exactly: a JSON number is not (a float32 board
+    # prints about 7 digits, and reads 9-digit decimals to a neighbouring float).
+    f = _F32
+    f[0] = x
+    b = bytes(f)
+    e = (b[3] & 127) << 1 | b[2] >> 7
+    m = (b[2] & 127) << 16 | b[1] << 8 | b[0]
+    if e:
+        m |= 0x800000
+    else:
+        e = 1
+    e -= 150
+    while m and not m & 1:
+        m >>= 1
+        e += 1
+    return [-m if b[3] & 128 else m, e if m else 0]
+
+
+def _details(d):
+    if d["dtype"] != "float32":
+        d["scale_exact"] = _exact(d["scale"])
     return d
 
 
@@ -92,9 +124,19 @@ def _pack(d, values, raw):
             a.append(float(v))
         return a
     lo, hi = _RANGE[d["dtype"]]
+    f = _F32
+    f[0] = d["scale"]
+    scale = f[0]
     for v in values:
         if not raw:
-            v = round(v / d["scale"]) + d["zero_point"]
+            # TFLite's quantization, in single precision on every build: value / scale rounded
+            # to float32, then to the nearest integer, halves away from zero; plus zero point.
+            f[0] = v
+            f[0] = f[0] / scale
+            x = f[0]
+            q = int(x)
+            x -= q
+            v = q + (1 if x >= 0.5 else -1 if x <= -0.5 else 0) + d["zero_point"]
         elif v != int(v):
             raise ToolError("input: raw values must be integers")
         a.append(min(max(int(v), lo), hi))
@@ -104,7 +146,10 @@ def _pack(d, values, raw):
 @tool("Run a model from the device's models folder on one input. `input`: a list of real "
       "numbers (quantized with the input's scale and zero point; with raw: true, the tensor's own "
       "integer values) or base64 of the raw input tensor bytes. Returns the raw and dequantized output, the top_k "
-      "classes (with labels when <model>.labels exists) and the invoke time in microseconds.",
+      "classes (with labels when <model>.labels exists) and the invoke time in microseconds. "
+      "`output` is exact; `dequantized` is rounded to what the board prints: exactly, it is "
+      "(output - zero_point) * m * 2**e with [m, e] = output_quantization.scale_exact; a float32 "
+      "output is exactly m * 2**e with [m, e] in output_exact.",
       {"model": {"type": "string", "description": "model name (file name without .tflite)"},
        "input": {"type": ["array", "string"], "items": {"type": "number"}},
        "raw": {"type": "boolean", "default": False, "description": "input numbers are already quantized"},
@@ -137,7 +182,12 @@ def infer(model, input, raw=False, top_k=3):
     labels = _label_list(model)
     top = sorted(range(len(deq)), key=lambda i: -deq[i])[:top_k]
     top = [{"index": i, "score": deq[i], "label": labels[i] if labels and i < len(labels) else None} for i in top]
-    return {"model": model, "output": out, "dequantized": deq, "top_k": top, "invoke_us": us}
+    r = {"model": model, "output": out, "dequantized": deq, "top_k": top, "invoke_us": us}
+    if od["dtype"] != "float32":  # what makes the dequantized values exact for a client
+        r["output_quantization"] = {"scale_exact": _exact(od["scale"]), "zero_point": od["zero_point"]}
+    else:  # float32 outputs printed with ~7 digits are not exact: [m, e] each are
+        r["output_exact"] = [_exact(v) for v in out]
+    return r
 
 
 def register(cfg):

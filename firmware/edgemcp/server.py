@@ -4,7 +4,10 @@
 import json
 import time
 import asyncio
-import jsoncheck  # strict syntax check: MicroPython's json.loads accepts malformed text
+try:
+    import jsoncheck  # strict syntax check (C): MicroPython's json.loads accepts malformed text
+except ImportError:  # stock firmware: the same check in Python
+    from . import jsonstrict as jsoncheck
 from . import registry, schema
 
 VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
@@ -95,11 +98,49 @@ def notify(s, method, params):
     send(s, {"jsonrpc": "2.0", "method": method, "params": params})
 
 
+def _top_id(buf):
+    # The id of a message too large to parse: "id" at the top level of the object, when it is
+    # an integer or a plain string (scanned in place: nothing is allocated until it is found).
+    n = len(buf)
+    i = d = 0
+    while i < n:
+        c = buf[i]
+        if c == 34:  # a string: a key or a value
+            if d == 1 and i + 4 < n and buf[i + 1] == 105 and buf[i + 2] == 100 and buf[i + 3] == 34:
+                i += 4
+                while i < n and buf[i] in b" \t\r\n:":
+                    i += 1
+                j = i + 1
+                if i < n and buf[i] == 34:
+                    while j < n and buf[j] != 34 and buf[j] != 92:
+                        j += 1
+                    return str(bytes(buf[i + 1:j]), "utf-8") if j < n and buf[j] == 34 else None
+                while j < n and 48 <= buf[j] <= 57:
+                    j += 1
+                try:
+                    return int(bytes(buf[i:j]))
+                except ValueError:
+                    return None
+            i += 1
+            while i < n and buf[i] != 34:
+                i += 2 if buf[i] == 92 else 1
+        elif c == 123 or c == 91:
+            d += 1
+        elif c == 125 or c == 93:
+            d -= 1
+        i += 1
+    return None
+
+
 def receive(s, buf):
     """Handle one raw message (bytes or memoryview) from session s."""
     try:
         jsoncheck.check(buf, _MAX_DEPTH)
         msg = json.loads(buf)
+    except MemoryError:  # what was parsed so far is garbage now: answer, and serve on
+        msg = None
+        error(s, _top_id(buf), INTERNAL_ERROR, "out of memory parsing a message of %d bytes" % len(buf))
+        return
     except (ValueError, UnicodeError) as e:
         e = str(e)
         if e.startswith("nested"):

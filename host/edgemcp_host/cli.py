@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order `edgemcp --help` lists them.
-COMMANDS = ["bridge", "run", "devices", "call", "mqtt", "flash", "deploy", "config", "repl", "logs"]
+COMMANDS = ["bridge", "run", "devices", "call", "mqtt", "flash", "install", "deploy", "config", "repl", "logs"]
 
 
 def build_parser():

@@ -1,6 +1,7 @@
 # The flash queue under power cuts: every program/erase of scripted workloads is cut (torn
 # write), the queue remounted and checked, then cut again at every program/erase of the
 # recovery that follows. Strict NOR rules throughout. See flashq_sweep.py.
+# over board heap: the NOR flash and its snapshots (powercut.py) are simulated in RAM; on the board it is the chip
 import sys
 import time
 

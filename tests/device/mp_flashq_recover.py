@@ -4,6 +4,7 @@
 # what it then shows was really appended (same seq, same bytes, in order); and it works on from
 # there under strict NOR rules, across remounts. Images are forged and read with
 # flashq_image.py, which follows the document, not the queue's code.
+# over board heap: the forged flash images (flashq_image.py) are held in RAM; on the board they are the chip
 import random
 import struct
 import sys

@@ -1,4 +1,5 @@
 # The tflite module's Python API on the virtual device (run by test_device_scripts.py).
+# over board heap: it loads person_detect (300 KB) into RAM to check the interpreter keeps the model by reference; a board without PSRAM cannot (tests/e2e/test_infer_sdk.py checks the error it gives)
 import array
 import gc
 import os

@@ -11,6 +11,7 @@ import shutil
 import sys
 
 import anyio
+import pytest
 import numpy as np
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
@@ -24,9 +25,16 @@ import tfl_testlib as T  # noqa: E402
 from test_tflite_models import bmp_gray  # noqa: E402
 
 
-def params(root, heap="4M"):
-    return StdioServerParameters(command=str(DEVICE_BIN), args=["-X", f"heapsize={heap}", "-m", "edgemcp"],
-                                 env={**os.environ, **device_env(root)})
+# person_detect needs ~450 KB of heap: a board with PSRAM. On the board-faithful build (the heap
+# of an ESP32-S3 without it) the tests that run it say so; test_on_the_board_heap shows the rest.
+PSRAM = "person_detect needs ~450 KB of heap: a board with PSRAM"
+
+
+def params(root, heap="4M", over_board=PSRAM):
+    env = {**os.environ, **device_env(root)}
+    if over_board:
+        env["EDGEMCP_HEAP_OVER_BOARD"] = over_board
+    return StdioServerParameters(command=str(DEVICE_BIN), args=["-X", f"heapsize={heap}", "-m", "edgemcp"], env=env)
 
 
 def make_root(tmp_path, models_dir, names):
@@ -65,7 +73,8 @@ def test_infer_person_detect_and_resources(tmp_path, models_dir):
 
             r = await c.call_tool("infer", {"model": "hello_world_float", "input": [1.25]})
             assert not r.is_error, r.content[0].text
-            assert np.float32(r.structured_content["output"][0]) == expected_hello[0]
+            m, e = r.structured_content["output_exact"][0]  # exact on a float32 board too
+            assert np.float32(m * 2.0 ** e) == expected_hello[0]
             r = await c.call_tool("infer", {"model": "hello_world_int8", "input": [1.25], "top_k": 1})
             assert not r.is_error and len(r.structured_content["top_k"]) == 1
             # a real 1 is the same input whether the client writes 1 or 1.0; raw: true takes the
@@ -107,3 +116,32 @@ def test_model_too_big_for_the_heap_is_a_tool_error(tmp_path, models_dir):
         if re.search(r"arena of \d+ bytes", seen[-1]):
             break
     assert re.search(r"arena of [1-9]\d+ bytes", seen[-1]), seen
+
+
+def test_on_the_board_heap(tmp_path, models_dir):
+    """On the heap of an ESP32-S3 without PSRAM (128 KiB, the board-faithful build's): person_detect
+    is a tool error that names its size, micro_speech classifies with real numbers and with base64."""
+    root = make_root(tmp_path, models_dir, ["person_detect", "micro_speech_quantized"])
+    model = (models_dir / "micro_speech_quantized.tflite").read_bytes()
+    feats = np.random.default_rng(7).integers(-128, 128, 1960).astype(np.int8)
+    expected = list(np.frombuffer(T.oracle(model, [[feats.reshape(1, 1960)]])[0], np.int8))
+
+    async def main():
+        async with Client(params(root, heap="128K", over_board=None), mode="legacy", read_timeout_seconds=60) as c:
+            r = await c.call_tool("infer", {"model": "person_detect", "input": "AAAA"})
+            assert r.is_error and "does not fit in the heap" in r.content[0].text, r.content[0].text
+            assert re.search(r"\d{5,} bytes", r.content[0].text), r.content[0].text
+            d = json.loads((await c.read_resource("model://person_detect")).contents[0].text)
+            assert "does not fit in the heap" in d["error"] and re.search(r"\d{5,} bytes", d["error"]), d
+            r = await c.call_tool("infer", {"model": "micro_speech_quantized",
+                                            "input": base64.b64encode(feats.tobytes()).decode()})
+            assert not r.is_error, r.content[0].text
+            assert r.structured_content["output"] == expected
+            r = await c.call_tool("infer", {"model": "micro_speech_quantized", "input": [int(v) for v in feats],
+                                            "raw": True})
+            assert not r.is_error and r.structured_content["output"] == expected, r.content[0].text
+            q = r.structured_content["output_quantization"]
+            m, e = q["scale_exact"]
+            assert r.structured_content["dequantized"] == pytest.approx(
+                [(v - q["zero_point"]) * m * 2.0 ** e for v in expected], rel=1e-6)
+    anyio.run(main)

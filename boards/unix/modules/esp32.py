@@ -3,6 +3,8 @@
 # File: EDGEMCP_FLASH, else "flash_file" of /edgemcp.json, else "/queue.bin" (paths on the
 # board's filesystem, i.e. in the virtual device's folder); EDGEMCP_FLASH_SIZE (default 1 MiB)
 # sizes a new file. Erases per sector are kept in "<file>.wear" (u32 each); see wear().
+# EDGEMCP_FLASH=none: a board with the stock partition table, which has no "queue" partition
+# (the queue then lives in a file on the filesystem: edgemcp/fileblock.py).
 import os
 
 _SECTOR = 4096
@@ -43,6 +45,8 @@ class Partition:
     @staticmethod
     def find(type=TYPE_APP, subtype=0xFF, label=None, block_size=_SECTOR):
         if type != Partition.TYPE_DATA or subtype not in (0xFF, _SUBTYPE) or label not in (None, _LABEL):
+            return []
+        if os.getenv("EDGEMCP_FLASH") == "none":
             return []
         return [Partition(_LABEL, block_size)]
 

@@ -35,8 +35,21 @@ def mount_root():
     if not root.startswith("/"):
         root = os.getcwd() + "/" + root
     _mkdirs(root)
+    # Stock MicroPython runs the package from host folders on sys.path (MICROPYPATH): they stay
+    # importable under the board's root, each mounted where its path (from "/") points to it
+    keep = []
+    for p in sys.path:
+        if p and not p.startswith(".frozen"):
+            host = p if p.startswith("/") else os.getcwd() + "/" + p
+            try:
+                if os.stat(host)[0] & 0o170000 == 0o040000:
+                    keep.append((host, p if p.startswith("/") else "/" + p))
+            except OSError:
+                pass
     vfs.umount("/")
     vfs.mount(_Root(root), "/")
+    for host, at in keep:
+        vfs.mount(vfs.VfsPosix(host), at)
     os.chdir("/")
 
 

@@ -1,14 +1,13 @@
 """`edgemcp deploy`: put the config, models and other files on a board through its REPL
 (mpremote), copying only files whose SHA-256 on the board differs, then soft-reset it."""
 import argparse
-import hashlib
 import json
 import pathlib
 import posixpath
 import sys
 import time
 
-from .. import console
+from .. import board_files, console
 
 EXAMPLES = """examples:
   edgemcp deploy --port /dev/ttyACM0 --config edgemcp.json --models models/
@@ -77,71 +76,17 @@ def _file(path):
     return p
 
 
-def board_sha256(t, path):
-    """The file's SHA-256 computed on the board; None if it is not there."""
-    from mpremote.transport import TransportError
-    try:
-        return t.fs_hashfile(path, "sha256")
-    except OSError:
-        return None
-    except TransportError as e:
-        if "ENOENT" in str(e) or "Errno 2" in str(e):
-            return None
-        raise
-
-
-def makedirs(t, path, made):
-    parts = [p for p in posixpath.dirname(path).split("/") if p]
-    d = ""
-    for p in parts:
-        d += "/" + p
-        if d in made:
-            continue
-        if not t.fs_isdir(d):
-            t.fs_mkdir(d)
-        made.add(d)
-
-
-def put(t, local, dest, made, progress):
-    data = local.read_bytes()
-    want = hashlib.sha256(data).digest()
-    if board_sha256(t, dest) == want:
-        return False
-    makedirs(t, dest, made)
-    tmp = dest + ".part"
-    t.fs_writefile(tmp, data, chunk_size=512, progress_callback=progress)
-    if board_sha256(t, tmp) != want:
-        raise DeployError(f"{dest}: the copy on the board does not match (SHA-256); old file kept")
-    console.replace(t, tmp, dest)
-    return True
-
-
 def run(args):
     from mpremote.transport import TransportError
     try:
         files = plan(args)
-        copied = unchanged = nbytes = 0
         t0 = time.monotonic()
         with console.raw_repl(args, restart=not args.no_reset) as t:
-            made = set()
-            for local, dest in files:
-                size = local.stat().st_size
-
-                def progress(done, total, dest=dest):
-                    if sys.stdout.isatty():
-                        print(f"\r  {dest}: {done * 100 // max(total, 1)}%", end="", flush=True)
-
-                if put(t, local, dest, made, progress):
-                    copied += 1
-                    nbytes += size
-                    print(f"\rcopied    {dest} ({size} bytes)")
-                else:
-                    unchanged += 1
-                    print(f"unchanged {dest}")
+            copied, unchanged, nbytes = board_files.put_all(t, files)
         took = time.monotonic() - t0
         print(f"deploy: {copied} copied ({nbytes} bytes), {unchanged} unchanged, {took:.1f} s"
               + ("" if args.no_reset else "; board soft-reset, the app is running"))
-    except (DeployError, console.ConsoleError) as e:
+    except (DeployError, board_files.CopyError, console.ConsoleError) as e:
         print(f"edgemcp deploy: {e}", file=sys.stderr)
         return 2
     except (TransportError, OSError) as e:

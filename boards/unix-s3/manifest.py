@@ -1,0 +1,2 @@
+# The board-faithful virtual device freezes exactly what the virtual device does.
+include("../unix/manifest.py")
