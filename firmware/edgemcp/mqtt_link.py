@@ -17,6 +17,9 @@ RPC = "$mcp-rpc/"
 PROP_CLIENT_ID = "MCP-MQTT-CLIENT-ID"
 PROP_COMPONENT = "MCP-COMPONENT-TYPE"
 PROP_META = "MCP-META"
+PROP_SERVER_NAME = "MCP-SERVER-NAME"  # in CONNACK: the broker names us
+DEFAULT_NAME = "edgemcp"  # config.py's default device name: the server-name then takes the device id
+DISCONNECTED = '{"jsonrpc":"2.0","method":"notifications/disconnected"}'
 
 
 def valid_client_id(s):
@@ -33,21 +36,22 @@ class Link:
     def __init__(self, mcfg, name, max_message, version):
         import binascii
         import machine
-        sid = mcfg.get("client_id") or binascii.hexlify(machine.unique_id()).decode()
-        self.sid = sid = _clean(sid)  # server-id is our MQTT client id
-        self.events = "edgemcp/%s/events" % binascii.hexlify(machine.unique_id()).decode()
+        did = binascii.hexlify(machine.unique_id()).decode()
+        self.sid = sid = _clean(mcfg.get("client_id") or did)  # server-id is our MQTT client id
+        self.events = "edgemcp/%s/events" % did
         self._drain = None
-        self._name("edgemcp/%s/%s" % (_clean(sys.platform), _clean(name)))
+        # server-names must be unique: a device left with the default name is named by its id
+        self._name("edgemcp/%s/%s" % (_clean(sys.platform), _clean(did if name == DEFAULT_NAME else name)))
         ca = mcfg.get("ca")
         if ca:
             with open(ca, "rb") as f:
                 ca = f.read()
         meta = json.dumps({"implementation": "edgemcp", "version": version, "platform": sys.platform})
+        pub = [(PROP_COMPONENT, "mcp-server"), (PROP_CLIENT_ID, sid)]  # on every PUBLISH, the will too
         c = self.client = mqtt.Client(
             mcfg["url"], client_id=sid, username=mcfg.get("username"), password=mcfg.get("password"),
-            keepalive=mcfg.get("keepalive", 60), will=(self.presence, b"", 1, True),
-            user=[(PROP_COMPONENT, "mcp-server"), (PROP_META, meta)],
-            pub_user=[(PROP_COMPONENT, "mcp-server"), (PROP_CLIENT_ID, sid)],
+            keepalive=mcfg.get("keepalive", 60), will=(self.presence, b"", 1, True, None, pub),
+            user=[(PROP_COMPONENT, "mcp-server"), (PROP_META, meta)], pub_user=pub,
             max_packet=mcfg.get("max_packet", max_message + 512), ca=ca,
             backoff=(mcfg.get("backoff_min_ms", 500), mcfg.get("backoff_max_ms", 60000)))
         c.on_message = self._message
@@ -90,7 +94,7 @@ class Link:
     async def _up(self):
         c = self.client
         for k, v in (c.connack or {}).get(mqtt.USER, ()):
-            if k == "MCP-SERVER-NAME" and v != self.name and "+" not in v and "#" not in v and v:
+            if k == PROP_SERVER_NAME and v != self.name and "+" not in v and "#" not in v and v:
                 # The broker names us (the binding's MUST). Our will still clears the old name's
                 # presence, so connect again with the new one before announcing anything.
                 del c.subs[self.control]
@@ -131,7 +135,9 @@ class Link:
     def _topics(self, cid):
         return (CLIENT_CAPABILITY + cid, CLIENT_PRESENCE + cid, RPC + cid + "/" + self.tail)
 
-    def _end(self, cid, unsub=True):
+    def _end(self, cid, unsub=True, tell=False):
+        # tell: we end the session ourselves, so the client hears "disconnected" on its RPC
+        # topic first (the binding's "Server Disconnect")
         s = self.sessions.pop(cid, None)
         if s is None:
             return
@@ -143,10 +149,12 @@ class Link:
         for x in t:
             self.client.subs.pop(x, None)
         if self.client.connected:
-            asyncio.create_task(self._unsub(t))
+            asyncio.create_task(self._unsub(t, tell))
 
-    async def _unsub(self, t):
+    async def _unsub(self, t, tell):
         try:
+            if tell:
+                await self.client.publish(t[2], DISCONNECTED, 1, keep=False, wait=False)
             await self.client.unsubscribe(t)
         except mqtt.MQTTError:
             pass
@@ -186,7 +194,7 @@ class Link:
         # The binding: subscribe to the client's topics before answering its initialize.
         self._end(cid, False)
         while len(self.sessions) >= self.max_clients:
-            self._end(self.order[0])
+            self._end(self.order[0], tell=True)  # the oldest session makes room
         cap, pres, rpc = self._topics(cid)
         try:
             await self.client.subscribe((cap, pres), 1)

@@ -85,7 +85,8 @@ def _nodelay(client, userdata, sock):
 def new_client(s, client_id, will=None, connect_user=(), cafile=None, insecure=False):
     """A paho MQTT 5 client, not yet connected, for the broker settings `s` of settings():
     credentials, TLS (`cafile`, or `insecure`: no certificate check), the will (topic, payload,
-    qos, retain) and the CONNECT's user properties in `c.connect_props`."""
+    qos, retain[, its user properties ((key, value)...)]) and the CONNECT's user properties in
+    `c.connect_props`."""
     c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
     if s["username"]:
         c.username_pw_set(s["username"], s["password"])
@@ -96,11 +97,18 @@ def new_client(s, client_id, will=None, connect_user=(), cafile=None, insecure=F
             ctx.verify_mode = ssl.CERT_NONE
         c.tls_set_context(ctx)
     if will:
-        c.will_set(*will)
+        will_set(c, will)
     c.reconnect_delay_set(1, 10)  # back soon after a broker outage
     c.on_socket_open = _nodelay
     c.connect_props = props(connect_user, PacketTypes.CONNECT) if connect_user else None
     return c
+
+
+def will_set(c, will):
+    """Sets (or replaces, for the next connect) the will of client `c`: (topic, payload, qos,
+    retain[, user properties])."""
+    topic, payload, qos, retain = will[:4]
+    c.will_set(topic, payload, qos, retain, properties=props(will[4], PacketTypes.WILLMESSAGE) if len(will) > 4 else None)
 
 
 class Subscriptions:

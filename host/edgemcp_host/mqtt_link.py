@@ -17,14 +17,21 @@ import uuid
 
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from . import broker
+from . import __version__, broker
 from .link import DeviceError, Link, LinkError
-from .protocol import (COMPONENT_CLIENT, DISCONNECTED, PROP_CLIENT_ID, PROP_COMPONENT, SERVER_PRESENCE, ServerTopics,
-                       client_presence, split_presence, valid_client_id)
+from .protocol import (COMPONENT_CLIENT, DISCONNECTED, PROP_CLIENT_ID, PROP_COMPONENT, PROP_META,
+                       PROP_SERVER_NAME_FILTERS, SERVER_PRESENCE, ServerTopics, client_presence, name_filters,
+                       split_presence, valid_client_id)
 
 log = logging.getLogger("edgemcp.mqtt.link")
 
 LINK_NAME_BAD = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def client_connect_user(role):
+    """The CONNECT user properties of the bridge's MCP-client connections ("User Property")."""
+    meta = json.dumps({"implementation": "edgemcp-bridge", "version": __version__, "role": role})
+    return [(PROP_COMPONENT, COMPONENT_CLIENT), (PROP_META, meta)]
 
 
 class MqttTransport:
@@ -57,6 +64,7 @@ class MqttLink(Link):
         self.topics = ServerTopics(sid, server_name)
         self._client = None
         self.cid = self.rpc = None
+        self.on_offline = None  # called (link) when the server ends our session itself
 
     # ----- lifecycle
 
@@ -82,8 +90,9 @@ class MqttLink(Link):
     async def _session(self):
         self.cid = cid = uuid.uuid4().hex  # a fresh mcp-client-id per initialize, as the binding asks
         self.rpc = self.topics.rpc(cid)
-        c = self._client = broker.new_client(self.settings, cid, will=(client_presence(cid), DISCONNECTED, 1, False),
-                                             connect_user=[(PROP_COMPONENT, COMPONENT_CLIENT)], **self.tls)
+        c = self._client = broker.new_client(self.settings, cid,
+                                             will=(client_presence(cid), DISCONNECTED, 1, False, self._user()),
+                                             connect_user=client_connect_user("session"), **self.tls)
         subs = broker.Subscriptions(c, self._loop, self.init_timeout)
         connected = self._loop.create_future()
 
@@ -126,7 +135,7 @@ class MqttLink(Link):
         if c is not None:
             c.on_disconnect = None
             if c.is_connected():  # leave as a client should: the server ends our session
-                c.publish(client_presence(self.cid), DISCONNECTED, 1)
+                c.publish(client_presence(self.cid), DISCONNECTED, 1, properties=broker.props(self._user()))
                 c.disconnect()
             c.loop_stop()
         self._mark_down(why)
@@ -136,12 +145,16 @@ class MqttLink(Link):
     def _connected(self):
         return self._client is not None
 
+    def _user(self):
+        # on every PUBLISH, the will and the goodbye too ("User Property")
+        return [(PROP_COMPONENT, COMPONENT_CLIENT), (PROP_CLIENT_ID, self.cid)]
+
     def _send(self, msg, control=False):
         c = self._client
         if c is None:
             raise LinkError(f"device {self.name!r} is not connected")
         c.publish(self.topics.control if control else self.rpc, json.dumps(msg, separators=(",", ":")), 1,
-                  properties=broker.props([(PROP_COMPONENT, COMPONENT_CLIENT), (PROP_CLIENT_ID, self.cid)]))
+                  properties=broker.props(self._user()))
 
     def _on_publish(self, client, topic, payload):
         if client is not self._client:
@@ -151,8 +164,25 @@ class MqttLink(Link):
         except ValueError:
             log.info("device %s: not JSON on %s: %.200r", self.name, topic, payload)
             return
-        if isinstance(msg, dict):
-            self._on_message(msg)
+        if not isinstance(msg, dict):
+            return
+        if topic == self.rpc and msg.get("method") == "notifications/disconnected" and "id" not in msg:
+            self._server_left(client)
+            return
+        self._on_message(msg)
+
+    def _server_left(self, client):
+        """The server de-initialized us ("Server Disconnect"): it is offline for this client,
+        whose two topics of it are unsubscribed; the link's requests fail now, not at their
+        timeout."""
+        log.info("device %s: the server ended our session (notifications/disconnected)", self.name)
+        client.unsubscribe([self.rpc, self.topics.capability])
+        self.last_error = "the server ended the session (notifications/disconnected)"
+        self._mark_down(self.last_error)
+        if self.on_offline is not None:
+            self.on_offline(self)
+        else:  # on its own: a new session after the retry interval
+            self._closed.set()
 
     def info(self):
         return dict(super().info(), server_id=self.sid, server_name=self.server_name)
@@ -197,20 +227,52 @@ class Discovery:
         self.loop = asyncio.get_running_loop()
         self.links = {}  # server-id -> MqttLink
         self.client = None
+        self.filters = [server_filter]  # the broker's MCP-SERVER-NAME-FILTERS replace it
+        self.rejoin_after = 5.0  # s before a server that ended our session is looked at again
 
     async def start(self):
-        self.client = c = broker.new_client(self.settings, f"edgemcp-bridge-watch-{uuid.uuid4().hex[:8]}", **self.tls)
-        topic = SERVER_PRESENCE + "+/" + self.filter
+        self.client = c = broker.new_client(self.settings, f"edgemcp-bridge-watch-{uuid.uuid4().hex[:8]}",
+                                            connect_user=client_connect_user("discovery"), **self.tls)
 
         def on_connect(client, userdata, flags, reason, props):
-            if not reason.is_failure:  # session expiry 0: subscribe again after every reconnect
-                client.subscribe(topic, options=SubscribeOptions(qos=1))
+            if reason.is_failure:
+                return
+            suggested = broker.user_of(props).get(PROP_SERVER_NAME_FILTERS)
+            if suggested is not None:  # "Terminology": the client MUST use the broker's filters
+                fs = name_filters(suggested)
+                if fs is None:
+                    log.warning("the broker's %s is not a JSON list of topic filters: %.200r",
+                                PROP_SERVER_NAME_FILTERS, suggested)
+                else:
+                    if fs != self.filters:
+                        log.info("server-name filters from the broker: %s (instead of %s)", fs, self.filters)
+                    self.filters = fs
+            # session expiry 0: subscribe again after every reconnect
+            client.subscribe(self._subscriptions())
 
         c.on_connect = on_connect
-        c.on_message = lambda client, u, m: self.loop.call_soon_threadsafe(self._presence, m.topic, m.payload)
-        c.connect_async(self.settings["host"], self.settings["port"], 30, clean_start=True)
+        c.on_message = lambda client, u, m: self.loop.call_soon_threadsafe(self._presence, m.topic, m.payload,
+                                                                            m.retain)
+        c.connect_async(self.settings["host"], self.settings["port"], 30, clean_start=True, properties=c.connect_props)
         c.loop_start()
         return self
+
+    def _subscriptions(self):
+        return [(SERVER_PRESENCE + "+/" + f, SubscribeOptions(qos=1)) for f in self.filters]
+
+    def _offline(self, link):
+        """The server ended our session: it is forgotten like a cleared presence, and its retained
+        presence looked at again after `rejoin_after` (a subscription brings it anew)."""
+        if self.links.get(link.sid) is not link:
+            return
+        del self.links[link.sid]
+        leave(self.bridge, link.name)
+        asyncio.ensure_future(link.stop())
+        self.loop.call_later(self.rejoin_after, self._resubscribe)
+
+    def _resubscribe(self):
+        if self.client is not None and self.client.is_connected():
+            self.client.subscribe(self._subscriptions())
 
     def _link_name(self, sid, server_name):
         base = LINK_NAME_BAD.sub("_", server_name.rsplit("/", 1)[-1])[:24] or "mqtt"
@@ -219,7 +281,7 @@ class Discovery:
             name = f"{base}-{LINK_NAME_BAD.sub('_', sid)[:7]}"
         return name
 
-    def _presence(self, topic, payload):
+    def _presence(self, topic, payload, retain=False):
         sid, server_name = split_presence(topic)
         if self.skip(sid) or not valid_client_id(sid):  # a server-id follows the client-id rule
             return
@@ -239,13 +301,15 @@ class Discovery:
             log.info("presence of %s/%s is not a server/online notification: ignored", sid, server_name)
             return
         if old is not None and old.server_name == server_name:
-            old.restart("the server announced itself again (it reconnected and forgot its sessions)")
+            if not retain:  # a retained copy is what we knew already (a subscription made again)
+                old.restart("the server announced itself again (it reconnected and forgot its sessions)")
             return
         if old is not None:
             leave(self.bridge, old.name)
             asyncio.ensure_future(old.stop())
         link = MqttLink(self._link_name(sid, server_name), self.settings, sid, server_name, timeout=self.timeout,
                         tls=self.tls)
+        link.on_offline = self._offline
         self.links[sid] = link
         join(self.bridge, link)
         log.info("MQTT device %s/%s joins as %s", sid, server_name, link.name)

@@ -23,8 +23,8 @@ from . import __version__, broker
 from .events_relay import device_id
 from .link import DeviceError, LinkError
 from .protocol import (COMPONENT_SERVER, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, PROP_CLIENT_ID,
-                       PROP_COMPONENT, PROP_META, VERSIONS, ServerTopics, clean_level, client_capability,
-                       client_of, client_presence, valid_client_id)
+                       PROP_COMPONENT, PROP_META, PROP_SERVER_NAME, VERSIONS, ServerTopics, client_capability,
+                       client_of, client_presence, server_name, usable_server_name, valid_client_id)
 
 log = logging.getLogger("edgemcp.mqtt.present")
 
@@ -47,6 +47,8 @@ class Presented:
         self.client = None
         self._subs = None  # broker.Subscriptions of the client
         self.sid = self.name = None
+        self.suggested = None  # the server-name the broker gave in its CONNACK (MCP-SERVER-NAME)
+        self._stopping = None  # the replaced client's loop being stopped
         self.topics = None  # protocol.ServerTopics
         self.sessions = {}  # mcp-client-id -> _Session
         self.online = False
@@ -59,8 +61,11 @@ class Presented:
         did = await device_id(self.link)
         info = await self.link.request("tools/call", {"name": "device_info", "arguments": {}})
         sc = info.get("structuredContent") or {}
-        name = "edgemcp/%s/%s" % (clean_level(str(sc.get("platform") or "board")),
-                                  clean_level(str(sc.get("name") or self.link.name)))
+        # the device's own rule (firmware mqtt_link.py): the default name gives way to the id
+        name = server_name(str(sc.get("platform") or "board"), str(sc.get("name") or self.link.name), did)
+        if did != self.sid:
+            self.suggested = None  # another device: the broker names it anew
+        name = self.suggested or name
         if self.client is not None and (did, name) != (self.sid, self.name):
             await self.close()  # another device on this port now
         self.sid, self.name = did, name
@@ -70,23 +75,30 @@ class Presented:
             log.info("device %s speaks MQTT itself: not presented by the bridge", self.link.name)
             await self.close()
             return
-        self.topics = t = ServerTopics(did, name)
+        self.topics = ServerTopics(did, name)
         self.online = True
         if self.client is None:
-            meta = json.dumps({"implementation": "edgemcp-bridge", "version": __version__, "via": "serial"})
-            c = self.client = broker.new_client(
-                self.settings, did, will=(t.presence, b"", 1, True),
-                connect_user=[(PROP_COMPONENT, COMPONENT_SERVER), (PROP_META, meta)],
-                cafile=self.opts.get("cafile"), insecure=self.opts.get("insecure"))
-            self._subs = broker.Subscriptions(c, self.loop)
-            c.on_connect = self._on_connect_thread
-            c.on_disconnect = self._on_disconnect_thread
-            c.on_message = self._on_message_thread
-            c.connect_async(self.settings["host"], self.settings["port"], keepalive=30, clean_start=True,
-                            properties=c.connect_props)
-            c.loop_start()
+            self._connect()
         elif self.connected:
             self._announce()
+
+    def _user(self):
+        # on every PUBLISH (the will and the presence clears too), as "User Property" asks
+        return [(PROP_COMPONENT, COMPONENT_SERVER), (PROP_CLIENT_ID, self.sid)]
+
+    def _connect(self):
+        meta = json.dumps({"implementation": "edgemcp-bridge", "version": __version__, "via": "serial"})
+        c = self.client = broker.new_client(
+            self.settings, self.sid, will=(self.topics.presence, b"", 1, True, self._user()),
+            connect_user=[(PROP_COMPONENT, COMPONENT_SERVER), (PROP_META, meta)],
+            cafile=self.opts.get("cafile"), insecure=self.opts.get("insecure"))
+        self._subs = broker.Subscriptions(c, self.loop)
+        c.on_connect = self._on_connect_thread
+        c.on_disconnect = self._on_disconnect_thread
+        c.on_message = self._on_message_thread
+        c.connect_async(self.settings["host"], self.settings["port"], keepalive=30, clean_start=True,
+                        properties=c.connect_props)
+        c.loop_start()
 
     async def _has_own_broker(self):
         try:
@@ -100,7 +112,7 @@ class Presented:
         """The serial link went down: the device is not offered while it is away."""
         self.online = False
         if self.client is not None and self.connected:
-            self.client.publish(self.topics.presence, b"", 1, True)
+            self.client.publish(self.topics.presence, b"", 1, True, properties=broker.props(self._user()))
 
     async def close(self):
         c, self.client = self.client, None
@@ -109,7 +121,8 @@ class Presented:
         if c is None:
             return
         if self.connected:
-            info = c.publish(self.topics.presence, b"", 1, True)  # cleared before leaving, as the binding asks
+            # cleared before leaving, as the binding asks
+            info = c.publish(self.topics.presence, b"", 1, True, properties=broker.props(self._user()))
             await asyncio.to_thread(info.wait_for_publish, 3)
         c.disconnect()
         await asyncio.to_thread(c.loop_stop)
@@ -128,12 +141,12 @@ class Presented:
         if self.client is None:
             return
         self.client.publish(topic, json.dumps(msg, separators=(",", ":")), 1, retain,
-                            properties=broker.props([(PROP_COMPONENT, COMPONENT_SERVER), (PROP_CLIENT_ID, self.sid)]))
+                            properties=broker.props(self._user()))
 
     # ----- paho's thread: hand everything to the loop
 
     def _on_connect_thread(self, client, userdata, flags, reason, props):
-        self.loop.call_soon_threadsafe(self._on_connect, client, reason)
+        self.loop.call_soon_threadsafe(self._on_connect, client, reason, broker.user_of(props))
 
     def _on_disconnect_thread(self, client, userdata, flags, reason, props):
         self.loop.call_soon_threadsafe(self._on_disconnect, client)
@@ -143,11 +156,23 @@ class Presented:
 
     # ----- broker events (asyncio thread)
 
-    def _on_connect(self, client, reason):
+    def _on_connect(self, client, reason, user):
         if client is not self.client:
             return
         if reason.is_failure:
             log.warning("device %s: the broker refused its presence connection: %s", self.link.name, reason)
+            return
+        v = user.get(PROP_SERVER_NAME)
+        if usable_server_name(v) and v != self.name:
+            # The broker names the server ("Terminology": MUST use it). The will names the old
+            # presence topic: connect again with the new one before announcing anything.
+            log.info("device %s: the broker names it %s (was %s)", self.link.name, v, self.name)
+            self.suggested = self.name = v
+            self.topics = ServerTopics(self.sid, v)
+            self.client = None
+            client.disconnect()
+            self._stopping = self.loop.create_task(asyncio.to_thread(client.loop_stop))  # kept: not collected
+            self._connect()
             return
         self.connected = True
         client.subscribe(self.topics.control, options=SubscribeOptions(qos=1))

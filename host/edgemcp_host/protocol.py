@@ -38,8 +38,13 @@ RPC = "$mcp-rpc/"  # + {mcp-client-id}/{server-id}/{server-name}: requests, resp
 PROP_CLIENT_ID = "MCP-MQTT-CLIENT-ID"
 PROP_COMPONENT = "MCP-COMPONENT-TYPE"
 PROP_META = "MCP-META"
+PROP_SERVER_NAME = "MCP-SERVER-NAME"  # CONNACK to a server: the broker's name for it (MUST be used)
+PROP_SERVER_NAME_FILTERS = "MCP-SERVER-NAME-FILTERS"  # CONNACK to a client: JSON list of filters (MUST)
 COMPONENT_CLIENT = "mcp-client"
 COMPONENT_SERVER = "mcp-server"
+
+# The device's default name (firmware config.py): a device left with it is named by its id.
+DEFAULT_NAME = "edgemcp"
 
 # What a client publishes on its presence topic (and leaves as its will) when it goes.
 DISCONNECTED = json.dumps({"jsonrpc": "2.0", "method": "notifications/disconnected"})
@@ -56,6 +61,29 @@ def valid_client_id(s):
 def clean_level(s):
     """A string made safe as one topic level (no separators, no wildcards, no NUL)."""
     return _BAD_LEVEL.sub("_", s) or "_"
+
+
+def server_name(platform, name, device_id):
+    """The server-name of a device, as the firmware makes it: `edgemcp/{platform}/{name}`, with
+    the device id in place of the default name, so that server-names stay unique."""
+    return "edgemcp/%s/%s" % (clean_level(platform), clean_level(device_id if name == DEFAULT_NAME else name))
+
+
+def usable_server_name(s):
+    """A broker-suggested server-name the servers take: non-empty, without wildcards."""
+    return isinstance(s, str) and bool(s) and "+" not in s and "#" not in s
+
+
+def name_filters(value):
+    """The topic filters of an MCP-SERVER-NAME-FILTERS value (a JSON array of strings), or None
+    when it is not one."""
+    try:
+        v = json.loads(value)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(v, list) or not v or not all(isinstance(f, str) and f and "\x00" not in f for f in v):
+        return None
+    return v
 
 
 class ServerTopics:

@@ -15,7 +15,7 @@ import pytest
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from _support.bridge import BridgeProc
-from _support.mqtt_mcp_client import McpMqttClient
+from _support.mqtt_mcp_client import McpMqttClient, Sniffer, SuggestingBroker
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -224,3 +224,94 @@ def test_presented_device_away_and_back(tmp_path, mqtt_broker):
     finally:
         bridge.stop()
         watch.close()
+
+
+def test_presenter_names_a_default_named_device_by_its_id(tmp_path, mqtt_broker):
+    """A serial device left with the default name is presented as `edgemcp/{platform}/{device-id}`,
+    the name it gives itself on a broker (firmware mqtt_link.py): server-names stay unique."""
+    import os
+    from _support.bridge import bridge_cmd, env, write_configs
+
+    watch = Presence(mqtt_broker)
+    vroot = tmp_path / "vdev"
+    write_configs(vroot, ["z"])
+    (vroot / "z" / "edgemcp.json").write_text(json.dumps({"test_tools": True}))  # no name: "edgemcp"
+    log = open(tmp_path / "bridge.log", "wb")
+    proc = subprocess.Popen(bridge_cmd(vroot, ["z"], "--http", "127.0.0.1:0", "--mqtt", mqtt_broker.url,
+                                       "--no-mqtt-events"), stdout=subprocess.DEVNULL, stderr=log, env=env())
+    sid = binascii.hexlify(b"z").decode()
+    try:
+        name = watch.wait(lambda s: s.get(sid, (None, None))[1] is not None)[sid][0]
+        assert name == f"edgemcp/{os.uname().sysname.lower()}/{sid}"
+        c = McpMqttClient(mqtt_broker, name_filter=None)
+        c.initialize(sid, name)
+        assert c.call("tools/call", {"name": "device_info", "arguments": {}})["result"]["structuredContent"]["name"] == "edgemcp"
+        c.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
+        watch.close()
+
+
+def test_presenter_takes_the_server_name_the_broker_suggests(tmp_path, mqtt_broker):
+    """"Terminology": a server MUST use the MCP-SERVER-NAME its broker suggests in CONNACK.
+    mosquitto sends no CONNACK user properties: a proxy in front of it adds them (EMQX may)."""
+    proxy = SuggestingBroker(mqtt_broker, server_name=lambda cid: f"edgemcp/site-a/{cid}")
+    sniff = Sniffer(mqtt_broker, PRESENCE + "#")
+    sid = binascii.hexlify(b"s").decode()
+    bridge = BridgeProc(tmp_path, ("s",), "--mqtt", proxy.url, "--no-mqtt-events", "--mqtt-servers", "")
+    try:
+        topic = f"{PRESENCE}{sid}/edgemcp/site-a/{sid}"
+        online = sniff.wait(lambda m: m[0] == topic and m[1])
+        assert json.loads(online[1])["params"]["server_name"] == f"edgemcp/site-a/{sid}"
+        assert not [m for m in sniff.heard if m[0] != topic], "announced under another name first"
+        cp = [u for cid, u in proxy.connects if cid == sid]
+        assert cp and cp[0]["MCP-COMPONENT-TYPE"] == "mcp-server" and json.loads(cp[0]["MCP-META"])
+        c = McpMqttClient(mqtt_broker, name_filter=None)
+        c.initialize(sid, f"edgemcp/site-a/{sid}")
+        r = c.call("tools/call", {"name": "echo", "arguments": {"text": "named by the broker"}})
+        assert r["result"]["content"][0]["text"] == "named by the broker"
+        c.close()
+        bridge.proc.kill()  # the will names the suggested presence topic too
+        bridge.proc.wait(10)
+        sniff.wait(lambda m: m[0] == topic and not m[1])
+    finally:
+        bridge.stop()
+        sniff.close()
+        proxy.close()
+
+
+def test_presenter_presence_clears_and_will_carry_the_user_properties(tmp_path, mqtt_broker):
+    """"User Property": MCP-COMPONENT-TYPE and MCP-MQTT-CLIENT-ID on every PUBLISH of the
+    presenter: the presence cleared while the USB device is away, cleared when the bridge stops,
+    and the will the broker publishes when the bridge dies."""
+    import os
+    import signal
+
+    sniff = Sniffer(mqtt_broker, PRESENCE + "#")
+    sid = binascii.hexlify(b"u").decode()
+    want = {"MCP-COMPONENT-TYPE": "mcp-server", "MCP-MQTT-CLIENT-ID": sid}
+    mine = f"{PRESENCE}{sid}/"
+    bridge = BridgeProc(tmp_path, ("u",), "--mqtt", mqtt_broker.url, "--no-mqtt-events")
+    try:
+        assert sniff.wait(lambda m: m[0].startswith(mine) and m[1])[3] == want
+        n = len(sniff.heard)
+        os.kill(bridge.devices_info()["u"]["pid"], signal.SIGKILL)  # away: presence cleared
+        assert sniff.wait(lambda m: m[0].startswith(mine) and not m[1], since=n)[3] == want
+        bridge.wait_state("u", "up", connects=2)
+        assert sniff.wait(lambda m: m[0].startswith(mine) and m[1], since=n)[3] == want
+        n = len(sniff.heard)
+    finally:
+        bridge.stop()  # an orderly end: cleared before leaving
+    assert sniff.wait(lambda m: m[0].startswith(mine) and not m[1], since=n)[3] == want
+    sniff.heard.clear()
+    bridge = BridgeProc(tmp_path / "again", ("u",), "--mqtt", mqtt_broker.url, "--no-mqtt-events")
+    try:
+        sniff.wait(lambda m: m[0].startswith(mine) and m[1])
+        bridge.proc.kill()
+        bridge.proc.wait(10)
+        assert sniff.wait(lambda m: m[0].startswith(mine) and not m[1])[3] == want  # the will
+    finally:
+        bridge.stop()
+        sniff.close()

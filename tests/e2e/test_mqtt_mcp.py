@@ -15,15 +15,17 @@ import pytest
 from support import ROOT
 from vdevice import board_root, device_cmd, device_env
 
-from _support.mqtt_mcp_client import McpMqttClient
+from _support.mqtt_mcp_client import McpMqttClient, Sniffer
 
 DEVICE_ID = "mqttdev01"
 
 
-def start_device(tmp_path, broker, **mqtt):
-    root = board_root(tmp_path, {"name": "mqtt-board", "test_tools": True,
-                                 "mqtt": {"url": broker.url, "keepalive": 10, **mqtt}})
-    env = {**os.environ, **device_env(root, DEVICE_ID)}
+def start_device(tmp_path, broker, device_id=DEVICE_ID, name="mqtt-board", **mqtt):
+    config = {"test_tools": True, "mqtt": {"url": broker.url, "keepalive": 10, **mqtt}}
+    if name is not None:  # None: the device's default name
+        config["name"] = name
+    root = board_root(tmp_path, config, name=f"root-{device_id}")
+    env = {**os.environ, **device_env(root, device_id)}
     return subprocess.Popen(device_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env, cwd=ROOT)
 
@@ -194,7 +196,11 @@ def test_sessions_end_and_are_bounded(tmp_path, mqtt_broker, device_bin):
             c.initialize(*c.discover())
             clients.append(c)
         a, b, c = clients
-        # a third client pushed out the oldest session: its requests go unanswered
+        # a third client pushed out the oldest session: it is told so on its RPC topic ("Server
+        # Disconnect": "disconnected", then the unsubscriptions), and its requests go unanswered
+        bye = a.wait(lambda m: m[0] == a.rpc and m[1] and m[1].get("method") == "notifications/disconnected", 5)
+        assert bye[1] == {"jsonrpc": "2.0", "method": "notifications/disconnected"}
+        assert not [m for m in list(b.q.queue) + list(c.q.queue) if m[1] and m[1].get("method") == "notifications/disconnected"]
         wait_log(mqtt_broker, "Received UNSUBSCRIBE from " + a.sid)
         log = mqtt_broker.log()
         assert a.cid in log[log.index("Received UNSUBSCRIBE from " + a.sid):][:400]
@@ -268,3 +274,57 @@ def test_mqtts_with_password(tmp_path, device_bin):
         finally:
             c.close()
             stop_device(p)
+
+
+def test_default_names_are_unique_and_carry_the_device_id(tmp_path, mqtt_broker, device_bin):
+    """Two boards left with the default name are two server-names ("Terminology": the
+    server-name should be unique): `edgemcp/{platform}/{device-id}`; a configured name stays."""
+    sniff = Sniffer(mqtt_broker, "$mcp-server/presence/#")
+    procs = [start_device(tmp_path, mqtt_broker, "board-1", name=None),
+             start_device(tmp_path, mqtt_broker, "board-2", name=None),
+             start_device(tmp_path, mqtt_broker, "board-3", name="kitchen")]
+    try:
+        names = {}
+        for did in ("board-1", "board-2", "board-3"):
+            sid = did.encode().hex()
+            t, payload, retain, _ = sniff.wait(lambda m, sid=sid: m[0].startswith("$mcp-server/presence/%s/" % sid) and m[1])
+            names[did] = t.split("/", 3)[3]
+            assert json.loads(payload)["params"]["server_name"] == names[did]
+        assert names == {"board-1": "edgemcp/linux/" + "board-1".encode().hex(),
+                         "board-2": "edgemcp/linux/" + "board-2".encode().hex(),
+                         "board-3": "edgemcp/linux/kitchen"}
+        c = McpMqttClient(mqtt_broker, name_filter=None)
+        try:
+            sid = "board-2".encode().hex()
+            c.initialize(sid, names["board-2"])
+            assert c.request("tools/call", {"name": "device_info", "arguments": {}})["structuredContent"]["device_id"] == sid
+        finally:
+            c.close()
+    finally:
+        for p in procs:
+            stop_device(p)
+        sniff.close()
+
+
+def test_presence_clear_and_will_carry_the_user_properties(tmp_path, mqtt_broker, device_bin):
+    """"User Property": every PUBLISH carries MCP-COMPONENT-TYPE and MCP-MQTT-CLIENT-ID, the
+    presence cleared on leaving and the will the broker publishes for a dead device included."""
+    sniff = Sniffer(mqtt_broker, "$mcp-server/presence/#")
+    want = {"MCP-COMPONENT-TYPE": "mcp-server", "MCP-MQTT-CLIENT-ID": DEVICE_ID.encode().hex()}
+    p = start_device(tmp_path, mqtt_broker)
+    try:
+        online = sniff.wait(lambda m: m[1])
+        assert online[3] == want
+        p.stdin.close()  # an orderly end: the device clears its presence itself
+        cleared = sniff.wait(lambda m: not m[1])
+        assert cleared[3] == want and cleared[2] is False
+        assert p.wait(10) == 0
+        sniff.heard.clear()
+        p = start_device(tmp_path, mqtt_broker)
+        sniff.wait(lambda m: m[1])
+        p.send_signal(signal.SIGKILL)  # no goodbye: the broker publishes the will
+        will = sniff.wait(lambda m: not m[1])
+        assert will[0] == online[0] and will[3] == want
+    finally:
+        stop_device(p)
+        sniff.close()

@@ -18,7 +18,7 @@ FIRMWARE = pathlib.Path(__file__).resolve().parents[2] / "firmware/edgemcp"
 SERVER_NAMES = ("VERSIONS", "PARSE_ERROR", "INVALID_REQUEST", "METHOD_NOT_FOUND", "INVALID_PARAMS",
                 "INTERNAL_ERROR", "RESOURCE_NOT_FOUND")
 MQTT_NAMES = ("SERVER_PRESENCE", "SERVER_CONTROL", "SERVER_CAPABILITY", "CLIENT_PRESENCE", "CLIENT_CAPABILITY",
-              "RPC", "PROP_CLIENT_ID", "PROP_COMPONENT", "PROP_META")
+              "RPC", "PROP_CLIENT_ID", "PROP_COMPONENT", "PROP_META", "PROP_SERVER_NAME", "DEFAULT_NAME")
 
 # (id, usable): non-empty, none of '/', '+', '#', NUL.
 SAMPLE_IDS = [
@@ -61,6 +61,31 @@ def test_jsonrpc_codes_and_versions_match_the_firmware():
 
 def test_mqtt_topics_and_properties_match_the_firmware():
     check_same("mqtt_link.py", MQTT_NAMES)
+
+
+def test_server_names_and_the_disconnected_notification_match_the_firmware():
+    fw = module_constants(FIRMWARE / "mqtt_link.py")
+    assert json.loads(fw["DISCONNECTED"]) == json.loads(protocol.DISCONNECTED)
+    # the name that gives way to the device id is the device's default name (config.py)
+    tree = ast.parse((FIRMWARE / "config.py").read_text())
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "defaults")
+    ret = next(n for n in ast.walk(fn) if isinstance(n, ast.Return))
+    assert ast.literal_eval(ret.value)["name"] == protocol.DEFAULT_NAME == fw["DEFAULT_NAME"]
+
+
+def test_server_name_rule():
+    assert protocol.server_name("esp32", "edgemcp", "7cdfa1b2c3d4") == "edgemcp/esp32/7cdfa1b2c3d4"
+    assert protocol.server_name("linux", "kitchen", "7cdfa1b2c3d4") == "edgemcp/linux/kitchen"
+    assert protocol.server_name("a/b", "c+d#", "x") == "edgemcp/a_b/c_d_"
+    assert protocol.usable_server_name("site/a/b") and not protocol.usable_server_name("")
+    assert not protocol.usable_server_name("a/+") and not protocol.usable_server_name("a/#")
+    assert not protocol.usable_server_name(None)
+
+
+def test_server_name_filters_from_connack():
+    assert protocol.name_filters('["edgemcp/+/keep", "other/#"]') == ["edgemcp/+/keep", "other/#"]
+    for bad in ("", "nope", "{}", "[]", '"edgemcp/#"', "[1]", '[""]', None):
+        assert protocol.name_filters(bad) is None, bad
 
 
 def test_client_id_rule_on_the_host():

@@ -155,3 +155,220 @@ class McpMqttClient:
         self.pub("$mcp-client/presence/" + self.cid, BYE)
         self.c.disconnect()
         self.c.loop_stop()
+
+
+class Sniffer:
+    """A plain MQTT subscriber that keeps everything it hears on `filters` with its user
+    properties: `heard` is a list of (topic, payload bytes, retain, user properties dict)."""
+
+    def __init__(self, broker, *filters):
+        self.heard = []
+        self.cond = threading.Condition()
+        c = self.c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="sniff-" + uuid.uuid4().hex[:8],
+                                 protocol=paho.MQTTv5)
+        c.on_message = self._msg
+        ok = threading.Event()
+        c.on_connect = lambda *a: ok.set()
+        subscribed = threading.Event()
+        c.on_subscribe = lambda *a: subscribed.set()
+        c.connect(broker.host, broker.port, keepalive=30, clean_start=True)
+        c.loop_start()
+        assert ok.wait(10), "no CONNACK"
+        c.subscribe([(f, SubscribeOptions(qos=1)) for f in filters])
+        assert subscribed.wait(10), "no SUBACK"
+
+    def _msg(self, client, userdata, m):
+        user = dict(getattr(m.properties, "UserProperty", None) or [])
+        with self.cond:
+            self.heard.append((m.topic, bytes(m.payload), bool(m.retain), user))
+            self.cond.notify_all()
+
+    def wait(self, pred, timeout=20, since=0):
+        """The first message heard (so far or within `timeout`; from heard[since] on) for which
+        pred(message) holds."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for m in self.heard[since:]:
+                    if pred(m):
+                        return m
+                left = deadline - time.monotonic()
+                assert left > 0, "nothing matched; heard %r" % [(t, p[:60], u) for t, p, _, u in self.heard[-10:]]
+                self.cond.wait(left)
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+# ----- a broker that suggests names, as EMQX may (mosquitto cannot add CONNACK user properties)
+
+def _vbi(n):
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_vbi(b, i):
+    n = shift = 0
+    while True:
+        n |= (b[i] & 0x7F) << shift
+        shift += 7
+        i += 1
+        if not b[i - 1] & 0x80:
+            return n, i
+
+
+def _mqtt_str(s):
+    s = s.encode()
+    return len(s).to_bytes(2, "big") + s
+
+
+def _read_packet(sock):
+    """One whole MQTT packet from `sock` (b"" at the end of the stream)."""
+    def exactly(n):
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+    head = exactly(1)
+    if head is None:
+        return b""
+    length = bytearray()
+    while True:
+        b = exactly(1)
+        if b is None:
+            return b""
+        length += b
+        if not b[0] & 0x80:
+            break
+    n, _ = _read_vbi(bytes(length), 0)
+    body = exactly(n) if n else b""
+    return b"" if body is None else head + bytes(length) + body
+
+
+# property id -> size of its value (-1: a string, -2: binary data, -3: a string pair, 0: a VBI)
+_PROP_SIZES = {0x01: 1, 0x02: 4, 0x03: -1, 0x08: -1, 0x09: -2, 0x0B: 0, 0x11: 4, 0x12: -1, 0x13: 2, 0x15: -1,
+               0x16: -2, 0x17: 1, 0x18: 4, 0x19: 1, 0x1A: -1, 0x1C: -1, 0x1F: -1, 0x21: 2, 0x22: 2, 0x23: 2,
+               0x24: 1, 0x25: 1, 0x26: -3, 0x27: 4, 0x28: 1, 0x29: 1, 0x2A: 1}
+
+
+def _user_props(b, i, end):
+    """The user properties among the properties b[i:end]."""
+    out = {}
+    while i < end:
+        k = b[i]
+        i += 1
+        size = _PROP_SIZES[k]
+        if size == 0:
+            _, i = _read_vbi(b, i)
+        elif size > 0:
+            i += size
+        else:
+            strings = []
+            for _ in range(2 if size == -3 else 1):
+                n = int.from_bytes(b[i:i + 2], "big")
+                strings.append(b[i + 2:i + 2 + n].decode())
+                i += 2 + n
+            if size == -3:
+                out[strings[0]] = strings[1]
+    return out
+
+
+class SuggestingBroker:
+    """A TCP proxy in front of a real broker (mosquitto) that adds user properties to the CONNACK
+    of MCP components, as an EMQX broker may ("User Property"): `server_name(client_id)` gives the
+    MCP-SERVER-NAME for an `mcp-server`, `filters` (a list) the MCP-SERVER-NAME-FILTERS for an
+    `mcp-client`. `connects` records each CONNECT's client id and user properties."""
+
+    def __init__(self, upstream, server_name=None, filters=None):
+        self.upstream = upstream
+        self.server_name = server_name
+        self.filters = filters
+        self.connects = []  # (client id, user properties dict)
+        self.host = "127.0.0.1"
+        self._ls = socket.socket()
+        self._ls.bind((self.host, 0))
+        self._ls.listen(64)
+        self.port = self._ls.getsockname()[1]
+        self.url = f"mqtt://{self.host}:{self.port}"
+        self._socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def log(self):
+        return self.upstream.log()
+
+    def _accept(self):
+        while True:
+            try:
+                down, _ = self._ls.accept()
+            except OSError:
+                return
+            up = socket.create_connection((self.upstream.host, self.upstream.port))
+            for s in (down, up):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._socks += [down, up]
+            threading.Thread(target=self._client_side, args=(down, up), daemon=True).start()
+
+    def _client_side(self, down, up):
+        connect = _read_packet(down)
+        if not connect:
+            return self._close(down, up)
+        _, i = _read_vbi(connect, 1)
+        i += 10  # protocol name, version, flags, keep alive
+        plen, j = _read_vbi(connect, i)
+        user = _user_props(connect, j, j + plen)
+        k = j + plen
+        cid = connect[k + 2:k + 2 + int.from_bytes(connect[k:k + 2], "big")].decode()
+        self.connects.append((cid, user))
+        add = []
+        kind = user.get("MCP-COMPONENT-TYPE")
+        if kind == "mcp-server" and self.server_name:
+            add.append(("MCP-SERVER-NAME", self.server_name(cid)))
+        elif kind == "mcp-client" and self.filters is not None:
+            add.append(("MCP-SERVER-NAME-FILTERS", json.dumps(self.filters)))
+        up.sendall(connect)
+        threading.Thread(target=self._broker_side, args=(down, up, add), daemon=True).start()
+        self._pipe(down, up)
+
+    def _broker_side(self, down, up, add):
+        connack = _read_packet(up)
+        if not connack:
+            return self._close(down, up)
+        _, i = _read_vbi(connack, 1)
+        flags, reason = connack[i], connack[i + 1]
+        plen, j = _read_vbi(connack, i + 2)
+        props = connack[j:j + plen] + b"".join(b"\x26" + _mqtt_str(k) + _mqtt_str(v) for k, v in add)
+        body = bytes((flags, reason)) + _vbi(len(props)) + props
+        down.sendall(b"\x20" + _vbi(len(body)) + body)
+        self._pipe(up, down)
+
+    def _pipe(self, src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        self._close(src, dst)
+
+    @staticmethod
+    def _close(*socks):
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self):
+        self._ls.close()
+        self._close(*self._socks)
