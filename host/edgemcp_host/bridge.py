@@ -25,6 +25,7 @@ import hmac
 import logging
 import os
 import re
+import time
 import warnings
 
 import mcp_types as types
@@ -37,6 +38,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from . import __version__
 from .link import DeviceError, LinkError, spawn
+from .metrics import CONTENT_TYPE, Metrics, health
 from .protocol import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND
 
 # Logging, client progress and roots are deprecated in 2026-07-28 but still part of 2025-11-25,
@@ -148,6 +150,8 @@ class Bridge:
         self.clients = {}  # handshake-era clients: connection -> (ServerSession, View)
         self.subs = {}  # (device, device URI) -> connections subscribed to it
         self.buses = {}  # View.device (None: aggregated) -> InMemorySubscriptionBus
+        self.mqtt = None  # bridge_mqtt.MqttSide, with --mqtt
+        self.metrics = Metrics(self)
         for link in links:
             link.listeners.append(self._on_device_event)
 
@@ -319,8 +323,14 @@ class Bridge:
                         logger = f"{link.name}/{logger}" if logger else link.name
                     await ctx.session.send_log_message(p.get("level", "info"), p.get("data"), logger,
                                                        related_request_id=ctx.request_id)
-            return done(ctx, await call(link, "tools/call", {"name": name, "arguments": params.arguments or {}},
-                                        on_progress=on_progress, on_log=on_log))
+            t0, error = time.perf_counter(), "protocol"
+            try:
+                r = await call(link, "tools/call", {"name": name, "arguments": params.arguments or {}},
+                               on_progress=on_progress, on_log=on_log)
+                error = "tool" if r.get("isError") else None
+            finally:  # a cancelled call counts as a protocol error too
+                bridge.metrics.observe_call(link, name, time.perf_counter() - t0, error)
+            return done(ctx, r)
 
         async def list_resources(ctx, params):
             return done(ctx, await list_all("resources/list", "resources", rename_resource))
@@ -460,8 +470,9 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeout=600.0):
-    """The Starlette app: `/mcp` (all devices), `/mcp/{device}` (one), `/devices` (JSON list).
-    Host and Origin are checked (DNS rebinding), and a bearer token when one is set.
+    """The Starlette app: `/mcp` (all devices), `/mcp/{device}` (one), `/devices` (JSON list),
+    `/healthz` and `/metrics` (metrics.py). Host and Origin are checked (DNS rebinding), and a
+    bearer token when one is set (on everything but /healthz).
 
     A 2025-era HTTP client that vanishes mid-call does not cancel it (its stream could be
     resumed, says that revision): its session, and the device work it started, end once it has
@@ -470,7 +481,7 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeo
     from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
     names = ["127.0.0.1", "localhost", "[::1]"]
@@ -522,8 +533,22 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeo
             return bad
         return JSONResponse({"devices": [link.info() for link in bridge.links.values()]})
 
+    async def healthz(request: Request):
+        bad = await checker.validate_request(request)
+        if bad is not None:
+            return bad
+        status, body = health(bridge)
+        return JSONResponse(body, status, headers={"Cache-Control": "no-store"})
+
+    async def metrics(request: Request):
+        bad = await checker.validate_request(request)
+        if bad is not None:
+            return bad
+        return Response(bridge.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
     routes = [Route("/mcp", endpoint=_Asgi(aggregated)), Route("/mcp/{device}", endpoint=_Asgi(one_device)),
-              Route("/devices", endpoint=devices, methods=["GET"])]
+              Route("/devices", endpoint=devices, methods=["GET"]),
+              Route("/healthz", endpoint=healthz, methods=["GET"]), Route("/metrics", endpoint=metrics, methods=["GET"])]
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -536,7 +561,8 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeo
             group.cancel_scope.cancel()
 
     app = Starlette(routes=routes, lifespan=lifespan)
-    return BearerAuth(app, token) if token else app
+    # A health probe (a load balancer's, Kubernetes') carries no token: /healthz is open.
+    return BearerAuth(app, token, open_paths=("/healthz",)) if token else app
 
 
 class _Asgi:
@@ -551,14 +577,16 @@ class _Asgi:
 
 
 class BearerAuth:
-    """ASGI wrapper: every HTTP request must carry `Authorization: Bearer <token>`, else 401."""
+    """ASGI wrapper: every HTTP request must carry `Authorization: Bearer <token>`, else 401,
+    except GET requests for `open_paths`."""
 
-    def __init__(self, app, token):
+    def __init__(self, app, token, open_paths=()):
         self.app = app
         self.token = token.encode()
+        self.open_paths = open_paths
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
+        if scope["type"] == "http" and not (scope["path"] in self.open_paths and scope["method"] == "GET"):
             got = dict(scope["headers"]).get(b"authorization", b"")
             scheme, _, value = got.partition(b" ")
             if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):

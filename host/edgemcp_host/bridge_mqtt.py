@@ -61,11 +61,14 @@ class MqttSide:
         self.relay = None
         self.presenter = None
         self.discovery = None
+        self.reconnects = 0  # of self.client, after its first connection (/metrics)
+        bridge.mqtt = self  # /healthz and /metrics read the broker links here
 
     async def start(self):
         from .events_relay import EventsRelay
         serial_links = list(self.bridge.links.values())
         self.client = await connect(self.args)  # broker.new_client: back soon after a broker outage
+        self.client.on_connect = self._on_reconnect
         if not self.args.no_mqtt_events:
             self.relay = EventsRelay(self.client)
             for link in serial_links:
@@ -83,6 +86,10 @@ class MqttSide:
                                              tls={"cafile": self.args.mqtt_cafile,
                                                   "insecure": self.args.mqtt_insecure}).start()
         return self
+
+    def _on_reconnect(self, client, userdata, flags, reason, properties):  # paho's thread
+        if not reason.is_failure:
+            self.reconnects += 1
 
     def _settings(self):
         return broker.settings(self.args.mqtt or None, self.args.mqtt_username, self.args.mqtt_password)

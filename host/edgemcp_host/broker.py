@@ -82,12 +82,40 @@ def _nodelay(client, userdata, sock):
         pass
 
 
+_counts_lock = threading.Lock()
+_counts = {"in": 0, "out": 0}
+
+
+def _count(direction):
+    with _counts_lock:
+        _counts[direction] += 1
+
+
+def message_counts():
+    """PUBLISH packets received ("in") and sent ("out") by this process's clients (the bridge's
+    /metrics)."""
+    with _counts_lock:
+        return dict(_counts)
+
+
+class _Client(paho.Client):
+    """paho's client, counting the messages it sends and is handed."""
+
+    def publish(self, *args, **kwargs):
+        _count("out")
+        return super().publish(*args, **kwargs)
+
+    def _handle_on_message(self, message):  # paho 2.x: every incoming PUBLISH passes here
+        _count("in")
+        return super()._handle_on_message(message)
+
+
 def new_client(s, client_id, will=None, connect_user=(), cafile=None, insecure=False):
     """A paho MQTT 5 client, not yet connected, for the broker settings `s` of settings():
     credentials, TLS (`cafile`, or `insecure`: no certificate check), the will (topic, payload,
     qos, retain[, its user properties ((key, value)...)]) and the CONNECT's user properties in
     `c.connect_props`."""
-    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    c = _Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
     if s["username"]:
         c.username_pw_set(s["username"], s["password"])
     if s["tls"]:
