@@ -9,48 +9,10 @@ import subprocess
 import threading
 import time
 
+from _support.mqtt_wire import packet, read_packet, vbi
 from support import DEVICE_BIN, ROOT
 
-
-def vbi(n):
-    out = bytearray()
-    while True:
-        b = n & 127
-        n >>= 7
-        out.append(b | 128 if n else b)
-        if not n:
-            return bytes(out)
-
-
-def packet(first, body):
-    return bytes((first,)) + vbi(len(body)) + body
-
-
 CONNACK_OK = packet(0x20, b"\x00\x00\x03\x13\x00\x01")  # accepted, Server Keep Alive 1 s
-
-
-def read_packet(s):
-    """-> (first byte, body) of one packet from the device, or None when it closed."""
-    def exact(n):
-        b = b""
-        while len(b) < n:
-            c = s.recv(n - len(b))
-            if not c:
-                raise EOFError
-            b += c
-        return b
-    try:
-        first = exact(1)[0]
-        n, sh = 0, 0
-        while True:
-            b = exact(1)[0]
-            n |= (b & 127) << sh
-            sh += 7
-            if not b & 128:
-                break
-        return first, exact(n)
-    except (EOFError, OSError):
-        return None
 
 
 # (The fake sends nothing the device will not read: closing a socket with unread data makes

@@ -20,6 +20,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from _support.mqtt_wire import packet, read_packet, read_vbi, vbi
+
 PRESENCE = "$mcp-server/presence/"
 BYE = json.dumps({"jsonrpc": "2.0", "method": "notifications/disconnected"})
 
@@ -203,54 +205,9 @@ class Sniffer:
 
 # ----- a broker that suggests names, as EMQX may (mosquitto cannot add CONNACK user properties)
 
-def _vbi(n):
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _read_vbi(b, i):
-    n = shift = 0
-    while True:
-        n |= (b[i] & 0x7F) << shift
-        shift += 7
-        i += 1
-        if not b[i - 1] & 0x80:
-            return n, i
-
-
 def _mqtt_str(s):
     s = s.encode()
     return len(s).to_bytes(2, "big") + s
-
-
-def _read_packet(sock):
-    """One whole MQTT packet from `sock` (b"" at the end of the stream)."""
-    def exactly(n):
-        buf = b""
-        while len(buf) < n:
-            chunk = sock.recv(n - len(buf))
-            if not chunk:
-                return None
-            buf += chunk
-        return buf
-    head = exactly(1)
-    if head is None:
-        return b""
-    length = bytearray()
-    while True:
-        b = exactly(1)
-        if b is None:
-            return b""
-        length += b
-        if not b[0] & 0x80:
-            break
-    n, _ = _read_vbi(bytes(length), 0)
-    body = exactly(n) if n else b""
-    return b"" if body is None else head + bytes(length) + body
 
 
 # property id -> size of its value (-1: a string, -2: binary data, -3: a string pair, 0: a VBI)
@@ -267,7 +224,7 @@ def _user_props(b, i, end):
         i += 1
         size = _PROP_SIZES[k]
         if size == 0:
-            _, i = _read_vbi(b, i)
+            _, i = read_vbi(b, i)
         elif size > 0:
             i += size
         else:
@@ -317,12 +274,12 @@ class SuggestingBroker:
             threading.Thread(target=self._client_side, args=(down, up), daemon=True).start()
 
     def _client_side(self, down, up):
-        connect = _read_packet(down)
-        if not connect:
+        p = read_packet(down)
+        if not p:
             return self._close(down, up)
-        _, i = _read_vbi(connect, 1)
-        i += 10  # protocol name, version, flags, keep alive
-        plen, j = _read_vbi(connect, i)
+        connect = p[1]
+        i = 10  # protocol name, version, flags, keep alive
+        plen, j = read_vbi(connect, i)
         user = _user_props(connect, j, j + plen)
         k = j + plen
         cid = connect[k + 2:k + 2 + int.from_bytes(connect[k:k + 2], "big")].decode()
@@ -333,20 +290,19 @@ class SuggestingBroker:
             add.append(("MCP-SERVER-NAME", self.server_name(cid)))
         elif kind == "mcp-client" and self.filters is not None:
             add.append(("MCP-SERVER-NAME-FILTERS", json.dumps(self.filters)))
-        up.sendall(connect)
+        up.sendall(packet(*p))
         threading.Thread(target=self._broker_side, args=(down, up, add), daemon=True).start()
         self._pipe(down, up)
 
     def _broker_side(self, down, up, add):
-        connack = _read_packet(up)
-        if not connack:
+        p = read_packet(up)
+        if not p:
             return self._close(down, up)
-        _, i = _read_vbi(connack, 1)
-        flags, reason = connack[i], connack[i + 1]
-        plen, j = _read_vbi(connack, i + 2)
+        connack = p[1]
+        flags, reason = connack[0], connack[1]
+        plen, j = read_vbi(connack, 2)
         props = connack[j:j + plen] + b"".join(b"\x26" + _mqtt_str(k) + _mqtt_str(v) for k, v in add)
-        body = bytes((flags, reason)) + _vbi(len(props)) + props
-        down.sendall(b"\x20" + _vbi(len(body)) + body)
+        down.sendall(packet(0x20, bytes((flags, reason)) + vbi(len(props)) + props))
         self._pipe(up, down)
 
     def _pipe(self, src, dst):
