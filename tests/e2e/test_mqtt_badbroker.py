@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from _support.mqtt_wire import packet, read_packet, vbi
+from _support.mqtt_wire import packet, read_packet, read_vbi, vbi
 from support import DEVICE_BIN, ROOT
 
 CONNACK_OK = packet(0x20, b"\x00\x00\x03\x13\x00\x01")  # accepted, Server Keep Alive 1 s
@@ -230,16 +230,6 @@ def test_device_client_survives_bad_brokers(tmp_path, device_bin):
 def mqtt_str(b, i):
     n = b[i] << 8 | b[i + 1]
     return b[i + 2:i + 2 + n].decode(), i + 2 + n
-
-
-def read_vbi(b, i):
-    n, sh = 0, 0
-    while True:
-        n |= (b[i] & 127) << sh
-        sh += 7
-        i += 1
-        if not b[i - 1] & 128:
-            return n, i
 
 
 def connect_will_topic(body):
