@@ -37,6 +37,8 @@ class Partition:
         if id != _LABEL:
             raise ValueError("the virtual board has only the '%s' partition" % _LABEL)
         path = _flash_path()
+        if path == "none":  # as on a board whose partition table has no such label
+            raise OSError(2)
         if path not in _parts:
             _parts[path] = _File(path)
         self._f = _parts[path]
