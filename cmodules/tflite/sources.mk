@@ -15,3 +15,4 @@ TFLITE_CORE_SRC += ops/quantize.c
 TFLITE_CORE_SRC += ops/elementwise.c
 TFLITE_CORE_SRC += ops/shape.c
 TFLITE_CORE_SRC += ops/reduce.c
+TFLITE_CORE_SRC += ops/piecewise.c

@@ -25,6 +25,8 @@ enum {
     TFL_OP_LOGISTIC = 14, TFL_OP_MAX_POOL_2D = 17, TFL_OP_MUL = 18, TFL_OP_RELU = 19,
     TFL_OP_RELU6 = 21, TFL_OP_RESHAPE = 22, TFL_OP_SOFTMAX = 25, TFL_OP_TANH = 28, TFL_OP_PAD = 34,
     TFL_OP_MEAN = 40, TFL_OP_QUANTIZE = 114,
+    TFL_OP_SUB = 41, TFL_OP_PRELU = 54, TFL_OP_MAXIMUM = 55, TFL_OP_MINIMUM = 57, TFL_OP_LEAKY_RELU = 98,
+    TFL_OP_HARD_SWISH = 117,
 };
 
 // Tensor flags.
@@ -55,6 +57,7 @@ typedef struct {
     float fmin, fmax, beta;
     int16_t stride_w, stride_h, dil_w, dil_h, pad_w, pad_h, fw, fh, depth_mult, axis;
     uint32_t pc_off, pc_n;      // per-channel multipliers in the arena's persistent part
+    float alpha;                // LEAKY_RELU's slope
 } tfl_op;
 
 typedef void *(*tfl_alloc_fn)(void *ctx, size_t size);  // zeroed memory, or NULL

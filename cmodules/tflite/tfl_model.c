@@ -208,6 +208,7 @@ static int read_indices(tfl_interp *it, fb_t *f, const fb_tab *t, int id, int32_
 enum {
     OPT_CONV_2D = 1, OPT_DEPTHWISE_CONV_2D = 2, OPT_POOL_2D = 5, OPT_FULLY_CONNECTED = 8,
     OPT_SOFTMAX = 9, OPT_CONCATENATION = 10, OPT_ADD = 11, OPT_MUL = 21,
+    OPT_SUB = 28, OPT_LEAKY_RELU = 75,
 };
 
 // The BuiltinOptions union type an operator's options come in; 0 for none.
@@ -221,6 +222,8 @@ static int options_type(int code) {
         case TFL_OP_CONCATENATION: return OPT_CONCATENATION;
         case TFL_OP_ADD: return OPT_ADD;
         case TFL_OP_MUL: return OPT_MUL;
+        case TFL_OP_SUB: return OPT_SUB;
+        case TFL_OP_LEAKY_RELU: return OPT_LEAKY_RELU;
         default: return 0;
     }
 }
@@ -279,7 +282,11 @@ static void read_options(fb_t *f, const fb_tab *ot, tfl_op *op) {
         }
         case TFL_OP_ADD:
         case TFL_OP_MUL:
+        case TFL_OP_SUB:
             op->act = fb_u8(f, &o, 0, 0);
+            break;
+        case TFL_OP_LEAKY_RELU:
+            op->alpha = fb_f32(f, &o, 0, 0.0f);
             break;
     }
 }

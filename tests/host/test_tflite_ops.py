@@ -13,7 +13,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tflite"))
 import tfl_testlib as T  # noqa: E402
 from tfl_testlib import BO, FLOAT32, INT8, INT32, OP, S  # noqa: E402
 
-INPUTS_PER_MODEL = 12
+INPUTS_PER_MODEL = 24
 SAME, VALID = 0, 1
 NONE, RELU, RELU_N1_TO_1, RELU6 = 0, 1, 2, 3
 
@@ -129,16 +129,21 @@ def softmax(q, beta=1.0, shape=(3, 10), seed=0):
     return c.mb.build([x], [y])
 
 
-def unary(q, code, shape=(2, 5, 7)):
+def unary(q, code, shape=(2, 5, 7), alpha=0.2, in_scale=0.06, out_scale=0.03):
     c = Case(1)
-    x = c.act(list(shape), q, scale=0.06 if q else None)
+    x = c.act(list(shape), q, scale=in_scale if q else None)
     if code == OP.LOGISTIC:
         y = c.act(list(shape), q, scale=1 / 256, zp=-128)
     elif code == OP.TANH:
         y = c.act(list(shape), q, scale=1 / 128, zp=0)
     else:
-        y = c.act(list(shape), q, scale=0.03 if q else None)
-    c.mb.op(code, [x], [y])
+        y = c.act(list(shape), q, scale=out_scale if q else None)
+    if code == OP.LEAKY_RELU:
+        o = S.LeakyReluOptionsT()
+        o.alpha = alpha
+        c.mb.op(code, [x], [y], BO.LeakyReluOptions, o)
+    else:
+        c.mb.op(code, [x], [y])
     return c.mb.build([x], [y])
 
 
@@ -147,14 +152,42 @@ def binary(q, code, a_shape, b_shape, act=NONE, seed=0):
     a = c.act(list(a_shape), q)
     b = c.act(list(b_shape), q)
     out_shape = list(np.broadcast_shapes(tuple(a_shape), tuple(b_shape)))
-    y = c.act(out_shape, q, scale=(0.05 if code == OP.ADD else 0.08) if q else None)
+    y = c.act(out_shape, q, scale=(0.08 if code == OP.MUL else 0.05) if q else None)
     if code == OP.ADD:
         o, ot = S.AddOptionsT(), BO.AddOptions
+    elif code == OP.SUB:
+        o, ot = S.SubOptionsT(), BO.SubOptions
     else:
         o, ot = S.MulOptionsT(), BO.MulOptions
     o.fusedActivationFunction = act
     c.mb.op(code, [a, b], [y], ot, o)
     return c.mb.build([a, b], [y])
+
+
+def minmax(dtype, code, a_shape, b_shape, seed=0):
+    """MAXIMUM / MINIMUM: inputs and output share one quantization, as converters make them."""
+    c = Case(seed)
+    quant = {"scale": 0.05, "zero_point": 3} if dtype in (INT8, T.INT16) else {}
+    out_shape = list(np.broadcast_shapes(tuple(a_shape), tuple(b_shape)))
+    a, b, y = (c.mb.tensor(list(s), dtype, **quant) for s in (a_shape, b_shape, out_shape))
+    c.mb.op(code, [a, b], [y])
+    return c.mb.build([a, b], [y])
+
+
+def prelu(q, x_shape, alpha_shape, const_alpha=True, seed=0):
+    """PRELU with its slopes a constant (as converters make them) or a second input."""
+    c = Case(seed)
+    x = c.act(list(x_shape), q)
+    if not const_alpha:
+        alpha = c.act(list(alpha_shape), q, scale=0.01)
+    elif q:
+        alpha = c.mb.tensor(list(alpha_shape), INT8, data=c.rng.integers(-128, 128, size=alpha_shape, dtype=np.int8),
+                            scale=0.004, zero_point=int(c.rng.integers(-10, 10)))
+    else:
+        alpha = c.mb.tensor(list(alpha_shape), FLOAT32, data=c.rng.uniform(-0.5, 0.5, size=alpha_shape).astype(np.float32))
+    y = c.act(list(x_shape), q, scale=0.04 if q else None)
+    c.mb.op(OP.PRELU, [x, alpha], [y])
+    return c.mb.build([x] if const_alpha else [x, alpha], [y])
 
 
 def quantize(kind):
@@ -279,6 +312,29 @@ for q, tn in ((True, "int8"), (False, "float32")):
     CASES[f"concat_{tn}_axis3"] = lambda q=q: concat(q, 3)
     CASES[f"concat_{tn}_axis1"] = lambda q=q: concat(q, 1)
     CASES[f"concat_{tn}_axis_neg1"] = lambda q=q: concat(q, -1)
+    for a, an in ((NONE, "none"), (RELU, "relu"), (RELU_N1_TO_1, "relu_n1_to_1"), (RELU6, "relu6")):
+        CASES[f"sub_{tn}_act_{an}"] = lambda q=q, a=a: binary(q, OP.SUB, (2, 3, 4), (2, 3, 4), act=a, seed=a)
+    CASES[f"sub_{tn}_broadcast_channel"] = lambda q=q: binary(q, OP.SUB, (1, 4, 3, 5), (1, 1, 1, 5))
+    CASES[f"sub_{tn}_broadcast_both"] = lambda q=q: binary(q, OP.SUB, (2, 1, 3), (1, 4, 1), act=RELU6)
+    CASES[f"sub_{tn}_broadcast_scalar"] = lambda q=q: binary(q, OP.SUB, (1,), (3, 2, 4), seed=5)
+    for code, n in ((OP.MAXIMUM, "maximum"), (OP.MINIMUM, "minimum")):
+        dt = INT8 if q else FLOAT32
+        CASES[f"{n}_{tn}"] = lambda dt=dt, code=code: minmax(dt, code, (2, 3, 4), (2, 3, 4))
+        CASES[f"{n}_{tn}_broadcast"] = lambda dt=dt, code=code: minmax(dt, code, (1, 4, 3, 5), (5,), seed=1)
+        CASES[f"{n}_{tn}_broadcast_both"] = lambda dt=dt, code=code: minmax(dt, code, (2, 1, 3), (1, 4, 1), seed=2)
+    CASES[f"prelu_{tn}_channel_alpha"] = lambda q=q: prelu(q, (1, 5, 4, 6), (1, 1, 6))
+    CASES[f"prelu_{tn}_full_alpha"] = lambda q=q: prelu(q, (2, 3, 5), (2, 3, 5), seed=1)
+    CASES[f"prelu_{tn}_alpha_input_broadcast"] = lambda q=q: prelu(q, (1, 4, 6), (4, 1), const_alpha=False, seed=2)
+    CASES[f"leaky_relu_{tn}"] = lambda q=q: unary(q, OP.LEAKY_RELU)
+    CASES[f"leaky_relu_{tn}_alpha_above_one"] = lambda q=q: unary(q, OP.LEAKY_RELU, alpha=1.7, out_scale=0.05)
+    CASES[f"leaky_relu_{tn}_alpha_negative"] = lambda q=q: unary(q, OP.LEAKY_RELU, alpha=-0.3)
+    CASES[f"hard_swish_{tn}"] = lambda q=q: unary(q, OP.HARD_SWISH, in_scale=0.05, out_scale=0.04)
+    # a wide input range (the reluish multiplier shifts right) and a narrow one (shifts left)
+    CASES[f"hard_swish_{tn}_wide_range"] = lambda q=q: unary(q, OP.HARD_SWISH, in_scale=0.6, out_scale=0.5)
+    CASES[f"hard_swish_{tn}_narrow_range"] = lambda q=q: unary(q, OP.HARD_SWISH, in_scale=0.004, out_scale=0.003)
+for code, n in ((OP.MAXIMUM, "maximum"), (OP.MINIMUM, "minimum")):
+    CASES[f"{n}_int16"] = lambda code=code: minmax(T.INT16, code, (3, 4), (4,), seed=3)
+    CASES[f"{n}_int32"] = lambda code=code: minmax(INT32, code, (1, 3, 4), (3, 1), seed=4)
 CASES["conv_int8_per_tensor"] = lambda: conv(True, per_channel=False)
 CASES["depthwise_int8_per_tensor"] = lambda: conv(True, depthwise=True, per_channel=False)
 CASES["fc_int8_per_channel"] = lambda: fc(True, per_channel=True)
@@ -332,6 +388,55 @@ def test_unsupported_type_refused_at_load(device_bin, tmp_path):
     got = T.device_batch(device_bin, [{"model": c.mb.build([x], [y]), "inputs": None}], tmp_path)[0]
     assert got["error"] == "ValueError"
     assert "TANH" in got["message"] and "index 0" in got["message"] and "int32" in got["message"]
+
+
+def sub_int16():
+    c = Case(0)
+    a, b, y = (c.mb.tensor([2, 3], T.INT16, scale=0.001) for _ in range(3))
+    c.mb.op(OP.SUB, [a, b], [y], BO.SubOptions, S.SubOptionsT())
+    return c.mb.build([a, b], [y])
+
+
+def prelu_per_channel_alpha():
+    m = S.ModelT.InitFromPackedBuf(prelu(True, (1, 2, 2, 3), (1, 1, 3)), 0)
+    q = m.subgraphs[0].tensors[1].quantization
+    q.scale, q.zeroPoint, q.quantizedDimension = np.array([0.01, 0.02, 0.03], np.float32), np.zeros(3, np.int64), 2
+    b = T.flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+# Variants TFLite Micro runs (or accepts) that this runtime refuses at load, and what the error says.
+REFUSED = {
+    "sub_int16": (sub_int16, ["SUB", "index 0", "int16"]),
+    "prelu_int8_per_channel_alpha": (prelu_per_channel_alpha, ["PRELU", "one scale"]),
+    "prelu_5d": (lambda: prelu(False, (1, 2, 2, 2, 3), (3,)), ["PRELU", "at most 4 dimensions"]),
+    "hard_swish_int8_output_scale_too_small": (lambda: unary(True, OP.HARD_SWISH, in_scale=0.5, out_scale=0.001),
+                                               ["HARD_SWISH", "output scale"]),
+    "maximum_mixed_types": (lambda: minmax_mixed(), ["MAXIMUM", "int32"]),
+}
+
+
+def minmax_mixed():
+    c = Case(0)
+    a, b, y = c.act([4], False), c.mb.tensor([4], INT32), c.act([4], False)
+    c.mb.op(OP.MAXIMUM, [a, b], [y])
+    return c.mb.build([a, b], [y])
+
+
+@pytest.fixture(scope="module")
+def refused(device_bin, tmp_path_factory):
+    names = sorted(REFUSED)
+    jobs = [{"model": REFUSED[n][0](), "inputs": None} for n in names]
+    return dict(zip(names, T.device_batch(device_bin, jobs, tmp_path_factory.mktemp("refused"))))
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_unsupported_variant_refused_at_load(refused, name):
+    got = refused[name]
+    assert got.get("error") == "ValueError", got
+    for text in REFUSED[name][1]:
+        assert text in got["message"], got["message"]
 
 
 def test_other_subgraphs_are_ignored(device_bin, tmp_path):

@@ -109,7 +109,7 @@ int tfl_prepare_activation(tfl_interp *it, uint32_t k, tfl_op *op);      // acti
 void tfl_eval_activation(const tfl_interp *it, const tfl_op *op);
 int tfl_prepare_quantize(tfl_interp *it, uint32_t k, tfl_op *op);        // quantize.c
 void tfl_eval_quantize(const tfl_interp *it, const tfl_op *op);
-int tfl_prepare_binary(tfl_interp *it, uint32_t k, tfl_op *op);          // elementwise.c
+int tfl_prepare_binary(tfl_interp *it, uint32_t k, tfl_op *op);          // elementwise.c, every broadcasting one
 void tfl_eval_binary(const tfl_interp *it, const tfl_op *op);
 int tfl_prepare_reshape(tfl_interp *it, uint32_t k, tfl_op *op);         // shape.c
 void tfl_eval_reshape(const tfl_interp *it, const tfl_op *op);
@@ -119,5 +119,7 @@ int tfl_prepare_pad(tfl_interp *it, uint32_t k, tfl_op *op);
 void tfl_eval_pad(const tfl_interp *it, const tfl_op *op);
 int tfl_prepare_mean(tfl_interp *it, uint32_t k, tfl_op *op);            // reduce.c
 void tfl_eval_mean(const tfl_interp *it, const tfl_op *op);
+int tfl_prepare_piecewise(tfl_interp *it, uint32_t k, tfl_op *op);       // piecewise.c
+void tfl_eval_piecewise(const tfl_interp *it, const tfl_op *op);
 
 #endif

@@ -27,6 +27,12 @@ static const tfl_kernel kernels[] = {
     {TFL_OP_CONCATENATION, 1, 255, 0, 0, tfl_prepare_concat, tfl_eval_concat},
     {TFL_OP_PAD, 2, 2, 1, 0, tfl_prepare_pad, tfl_eval_pad},
     {TFL_OP_MEAN, 2, 2, 1, 2, tfl_prepare_mean, tfl_eval_mean},
+    {TFL_OP_SUB, 2, 2, 2, 3, tfl_prepare_binary, tfl_eval_binary},
+    {TFL_OP_MAXIMUM, 2, 2, 2, 0, tfl_prepare_binary, tfl_eval_binary},
+    {TFL_OP_MINIMUM, 2, 2, 2, 0, tfl_prepare_binary, tfl_eval_binary},
+    {TFL_OP_PRELU, 2, 2, 2, 3, tfl_prepare_binary, tfl_eval_binary},
+    {TFL_OP_LEAKY_RELU, 1, 1, 1, 2, tfl_prepare_piecewise, tfl_eval_piecewise},
+    {TFL_OP_HARD_SWISH, 1, 1, 1, 2, tfl_prepare_piecewise, tfl_eval_piecewise},
 };
 
 #define N_KERNELS (sizeof(kernels) / sizeof(kernels[0]))
