@@ -16,3 +16,5 @@ TFLITE_CORE_SRC += ops/elementwise.c
 TFLITE_CORE_SRC += ops/shape.c
 TFLITE_CORE_SRC += ops/reduce.c
 TFLITE_CORE_SRC += ops/piecewise.c
+TFLITE_CORE_SRC += ops/layout.c
+TFLITE_CORE_SRC += ops/indices.c

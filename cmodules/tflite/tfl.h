@@ -26,8 +26,13 @@ enum {
     TFL_OP_RELU6 = 21, TFL_OP_RESHAPE = 22, TFL_OP_SOFTMAX = 25, TFL_OP_TANH = 28, TFL_OP_PAD = 34,
     TFL_OP_MEAN = 40, TFL_OP_QUANTIZE = 114,
     TFL_OP_SUB = 41, TFL_OP_PRELU = 54, TFL_OP_MAXIMUM = 55, TFL_OP_MINIMUM = 57, TFL_OP_LEAKY_RELU = 98,
-    TFL_OP_HARD_SWISH = 117,
+    TFL_OP_HARD_SWISH = 117, TFL_OP_GATHER = 36, TFL_OP_TRANSPOSE = 39, TFL_OP_SQUEEZE = 43,
+    TFL_OP_STRIDED_SLICE = 45, TFL_OP_SPLIT = 49, TFL_OP_ARG_MAX = 56, TFL_OP_EXPAND_DIMS = 70,
+    TFL_OP_PACK = 83, TFL_OP_UNPACK = 88,
 };
+
+// tfl_op.flags: options that are yes or no.
+enum { TFL_OPT_OFFSET = 1, TFL_OPT_NEW_AXES = 2 };
 
 // Tensor flags.
 enum { TFL_T_CONST = 1, TFL_T_ARENA = 2, TFL_T_VAR = 4, TFL_T_USED = 8, TFL_T_GIN = 16, TFL_T_GOUT = 32 };
@@ -58,6 +63,8 @@ typedef struct {
     int16_t stride_w, stride_h, dil_w, dil_h, pad_w, pad_h, fw, fh, depth_mult, axis;
     uint32_t pc_off, pc_n;      // per-channel multipliers in the arena's persistent part
     float alpha;                // LEAKY_RELU's slope
+    int16_t num;                // SPLIT's, PACK's and UNPACK's part count; GATHER's batch_dims
+    uint8_t mask_begin, mask_end, mask_shrink, flags;  // STRIDED_SLICE's masks; TFL_OPT_*
 } tfl_op;
 
 typedef void *(*tfl_alloc_fn)(void *ctx, size_t size);  // zeroed memory, or NULL

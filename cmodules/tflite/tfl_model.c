@@ -208,7 +208,8 @@ static int read_indices(tfl_interp *it, fb_t *f, const fb_tab *t, int id, int32_
 enum {
     OPT_CONV_2D = 1, OPT_DEPTHWISE_CONV_2D = 2, OPT_POOL_2D = 5, OPT_FULLY_CONNECTED = 8,
     OPT_SOFTMAX = 9, OPT_CONCATENATION = 10, OPT_ADD = 11, OPT_MUL = 21,
-    OPT_SUB = 28, OPT_LEAKY_RELU = 75,
+    OPT_SUB = 28, OPT_LEAKY_RELU = 75, OPT_GATHER = 23, OPT_STRIDED_SLICE = 32, OPT_SPLIT = 35,
+    OPT_PACK = 59, OPT_UNPACK = 64,
 };
 
 // The BuiltinOptions union type an operator's options come in; 0 for none.
@@ -224,8 +225,18 @@ static int options_type(int code) {
         case TFL_OP_MUL: return OPT_MUL;
         case TFL_OP_SUB: return OPT_SUB;
         case TFL_OP_LEAKY_RELU: return OPT_LEAKY_RELU;
+        case TFL_OP_GATHER: return OPT_GATHER;
+        case TFL_OP_STRIDED_SLICE: return OPT_STRIDED_SLICE;
+        case TFL_OP_SPLIT: return OPT_SPLIT;
+        case TFL_OP_PACK: return OPT_PACK;
+        case TFL_OP_UNPACK: return OPT_UNPACK;
         default: return 0;
     }
+}
+
+// Out-of-range option values stay out of range (prepare refuses them).
+static int32_t clamp_i16(int32_t v) {
+    return v < -256 ? -256 : v > 256 ? 256 : v;
 }
 
 // The parameters of operator table ot that its kernel takes from the options: the options
@@ -288,6 +299,24 @@ static void read_options(fb_t *f, const fb_tab *ot, tfl_op *op) {
         case TFL_OP_LEAKY_RELU:
             op->alpha = fb_f32(f, &o, 0, 0.0f);
             break;
+        case TFL_OP_STRIDED_SLICE:
+            // masks: one bit per dimension (at most 6 matter)
+            op->mask_begin = (uint8_t)fb_i32(f, &o, 0, 0);
+            op->mask_end = (uint8_t)fb_i32(f, &o, 1, 0);
+            op->mask_shrink = (uint8_t)fb_i32(f, &o, 4, 0);
+            op->flags = (fb_i32(f, &o, 2, 0) || fb_i32(f, &o, 3, 0) ? TFL_OPT_NEW_AXES : 0) |
+                (fb_u8(f, &o, 5, 0) ? TFL_OPT_OFFSET : 0);
+            break;
+        case TFL_OP_SPLIT:
+            op->num = (int16_t)clamp_i16(fb_i32(f, &o, 0, 0));
+            break;
+        case TFL_OP_PACK:
+        case TFL_OP_UNPACK:
+        case TFL_OP_GATHER: {
+            op->num = (int16_t)clamp_i16(fb_i32(f, &o, op->code == TFL_OP_GATHER ? 1 : 0, 0));
+            op->axis = (int16_t)clamp_i16(fb_i32(f, &o, op->code == TFL_OP_GATHER ? 0 : 1, 0));
+            break;
+        }
     }
 }
 

@@ -268,6 +268,87 @@ def concat(q, axis):
     return c.mb.build(xs, [y])
 
 
+def moved(q, in_shapes, out_shapes, code, consts=(), opt=None, seed=7):
+    """An operator that only moves elements (inputs and outputs share one quantization); consts:
+    (position, int32 array) inputs that are constant tensors."""
+    c = Case(seed)
+    xs = [c.act(list(sh), q, scale=0.05, zp=2) for sh in in_shapes]
+    ins = list(xs)
+    for pos, data in consts:
+        ins.insert(pos, c.mb.tensor(list(np.shape(data)), INT32, data=np.array(data, np.int32)))
+    ys = [c.act(list(sh), q, scale=0.05, zp=2) for sh in out_shapes]
+    c.mb.op(code, ins, ys, *(opt or ()))
+    return c.mb.build(xs, ys)
+
+
+def strided_slice(q, shape, begin, end, strides, begin_mask=0, end_mask=0, shrink=0):
+    # the output shape as numpy slices the same way
+    idx = []
+    for d in range(len(shape)):
+        if shrink >> d & 1:
+            idx.append(begin[d])
+        else:
+            idx.append(slice(None if begin_mask >> d & 1 else begin[d], None if end_mask >> d & 1 else end[d], strides[d]))
+    out = np.zeros(shape)[tuple(idx)].shape
+    o = S.StridedSliceOptionsT()
+    o.beginMask, o.endMask, o.shrinkAxisMask = begin_mask, end_mask, shrink
+    return moved(q, [shape], [out], OP.STRIDED_SLICE, [(1, begin), (2, end), (3, strides)],
+                 (BO.StridedSliceOptions, o))
+
+
+def split(q, shape, axis, num):
+    o = S.SplitOptionsT()
+    o.numSplits = num
+    out = list(shape)
+    out[axis] //= num
+    return moved(q, [shape], [out] * num, OP.SPLIT, [(0, [axis])], (BO.SplitOptions, o))
+
+
+def pack(q, shape, n, axis):
+    o = S.PackOptionsT()
+    o.valuesCount, o.axis = n, axis
+    out = list(shape)
+    out.insert(axis % (len(shape) + 1), n)
+    return moved(q, [shape] * n, [out], OP.PACK, (), (BO.PackOptions, o))
+
+
+def unpack(q, shape, axis):
+    o = S.UnpackOptionsT()
+    o.num, o.axis = shape[axis], axis
+    out = [n for d, n in enumerate(shape) if d != axis % len(shape)]
+    return moved(q, [shape], [out] * shape[axis], OP.UNPACK, (), (BO.UnpackOptions, o))
+
+
+def transpose(q, shape, perm):
+    return moved(q, [shape], [[shape[p] for p in perm]], OP.TRANSPOSE, [(1, perm)],
+                 (BO.TransposeOptions, S.TransposeOptionsT()))
+
+
+def gather(dtype, shape, indices, axis=0, batch_dims=0, seed=8):
+    c = Case(seed)
+    quant = {"scale": 0.05, "zero_point": 2} if dtype == INT8 else {}
+    x = c.mb.tensor(list(shape), dtype, **quant)
+    ix = c.mb.tensor(list(np.shape(indices)), INT32, data=np.array(indices, np.int32))
+    ish = list(np.shape(indices))
+    out = list(shape[:axis]) + ish[batch_dims:] + list(shape[axis + 1:])
+    y = c.mb.tensor(out, dtype, **quant)
+    o = S.GatherOptionsT()
+    o.axis, o.batchDims = axis, batch_dims
+    c.mb.op(OP.GATHER, [x, ix], [y], BO.GatherOptions, o)
+    return c.mb.build([x], [y])
+
+
+def arg_max(dtype, shape, axis, out_type=INT32, seed=9):
+    c = Case(seed)
+    x = c.mb.tensor(list(shape), dtype, **({"scale": 0.05, "zero_point": 2} if dtype == INT8 else {}))
+    a = c.mb.tensor([1], INT32, data=np.array([axis], np.int32))
+    y = c.mb.tensor([n for d, n in enumerate(shape) if d != axis % len(shape)], out_type)
+    o = S.ArgMaxOptionsT()
+    o.outputType = out_type
+    c.mb.op(OP.ARG_MAX, [x, a], [y], BO.ArgMaxOptions, o)
+    return c.mb.build([x], [y])
+
+
 CASES = {}
 for q, tn in ((True, "int8"), (False, "float32")):
     for a, an in ((NONE, "none"), (RELU, "relu"), (RELU_N1_TO_1, "relu_n1_to_1"), (RELU6, "relu6")):
@@ -332,6 +413,34 @@ for q, tn in ((True, "int8"), (False, "float32")):
     # a wide input range (the reluish multiplier shifts right) and a narrow one (shifts left)
     CASES[f"hard_swish_{tn}_wide_range"] = lambda q=q: unary(q, OP.HARD_SWISH, in_scale=0.6, out_scale=0.5)
     CASES[f"hard_swish_{tn}_narrow_range"] = lambda q=q: unary(q, OP.HARD_SWISH, in_scale=0.004, out_scale=0.003)
+    CASES[f"strided_slice_{tn}_basic"] = lambda q=q: strided_slice(q, (1, 6, 7, 3), [0, 1, 0, 0], [1, 5, 7, 2], [1, 1, 2, 1])
+    CASES[f"strided_slice_{tn}_negative_and_masks"] = lambda q=q: strided_slice(
+        q, (2, 8, 5), [0, -6, 1], [0, -1, 4], [1, 2, 1], begin_mask=1, end_mask=1 | 4)
+    CASES[f"strided_slice_{tn}_reverse"] = lambda q=q: strided_slice(q, (4, 9), [3, -1], [0, 0], [-1, -3], end_mask=1 | 2)
+    CASES[f"strided_slice_{tn}_shrink"] = lambda q=q: strided_slice(q, (3, 5, 4), [1, 0, -1], [2, 5, 0], [1, 1, 1],
+                                                                   end_mask=2, shrink=1 | 4)
+    CASES[f"strided_slice_{tn}_clamped"] = lambda q=q: strided_slice(q, (5, 6), [-20, 2], [20, 100], [2, 3])
+    CASES[f"split_{tn}_channels"] = lambda q=q: split(q, (1, 4, 5, 6), 3, 3)
+    CASES[f"split_{tn}_axis0"] = lambda q=q: split(q, (4, 3, 2), 0, 2)
+    CASES[f"split_{tn}_negative_axis"] = lambda q=q: split(q, (2, 6, 3), -2, 6)
+    CASES[f"pack_{tn}_axis0"] = lambda q=q: pack(q, (3, 4), 3, 0)
+    CASES[f"pack_{tn}_last_axis"] = lambda q=q: pack(q, (2, 3, 4), 2, -1)
+    CASES[f"pack_{tn}_middle"] = lambda q=q: pack(q, (5, 4), 4, 1)
+    CASES[f"unpack_{tn}_axis0"] = lambda q=q: unpack(q, (3, 4, 2), 0)
+    CASES[f"unpack_{tn}_last_axis"] = lambda q=q: unpack(q, (2, 3, 4), -1)
+    CASES[f"transpose_{tn}_nhwc_to_nchw"] = lambda q=q: transpose(q, (2, 3, 4, 5), [0, 3, 1, 2])
+    CASES[f"transpose_{tn}_2d"] = lambda q=q: transpose(q, (7, 5), [1, 0])
+    CASES[f"transpose_{tn}_5d"] = lambda q=q: transpose(q, (2, 3, 2, 2, 3), [4, 2, 0, 1, 3])
+    CASES[f"squeeze_{tn}"] = lambda q=q: moved(q, [(1, 4, 1, 6)], [(4, 6)], OP.SQUEEZE)
+    CASES[f"expand_dims_{tn}"] = lambda q=q: moved(q, [(4, 6)], [(4, 1, 6)], OP.EXPAND_DIMS, [(1, [1])])
+    dt = INT8 if q else FLOAT32
+    CASES[f"gather_{tn}_axis0"] = lambda dt=dt: gather(dt, (6, 5), [4, 0, 0, 5, 2])
+    CASES[f"gather_{tn}_axis1_2d_indices"] = lambda dt=dt: gather(dt, (3, 7, 4), [[6, 1], [0, 3], [2, 2]], axis=1)
+    CASES[f"gather_{tn}_batch_dims"] = lambda dt=dt: gather(dt, (2, 5, 3), [[4, 1, 0], [2, 2, 3]], axis=1, batch_dims=1)
+    CASES[f"arg_max_{tn}_last_axis"] = lambda dt=dt: arg_max(dt, (3, 10), -1)
+    CASES[f"arg_max_{tn}_axis1"] = lambda dt=dt: arg_max(dt, (2, 6, 5), 1)
+    CASES[f"arg_max_{tn}_axis0"] = lambda dt=dt: arg_max(dt, (4, 3, 2), 0)
+CASES["arg_max_int8_ties_first"] = lambda: arg_max(INT8, (4, 40), 1)
 for code, n in ((OP.MAXIMUM, "maximum"), (OP.MINIMUM, "minimum")):
     CASES[f"{n}_int16"] = lambda code=code: minmax(T.INT16, code, (3, 4), (4,), seed=3)
     CASES[f"{n}_int32"] = lambda code=code: minmax(INT32, code, (1, 3, 4), (3, 1), seed=4)
@@ -414,7 +523,30 @@ REFUSED = {
     "hard_swish_int8_output_scale_too_small": (lambda: unary(True, OP.HARD_SWISH, in_scale=0.5, out_scale=0.001),
                                                ["HARD_SWISH", "output scale"]),
     "maximum_mixed_types": (lambda: minmax_mixed(), ["MAXIMUM", "int32"]),
+    "arg_max_int64_output": (lambda: arg_max(FLOAT32, (3, 4), 1, out_type=T.INT64), ["ARG_MAX", "int64"]),
+    "strided_slice_ellipsis": (lambda: strided_slice_masked("ellipsisMask"), ["STRIDED_SLICE", "ellipsis"]),
+    "strided_slice_offset": (lambda: strided_slice_masked("offset"), ["STRIDED_SLICE", "offset"]),
+    "gather_index_out_of_range": (lambda: gather(FLOAT32, (4, 3), [1, 4]), ["GATHER", "index out of range"]),
+    "transpose_6d": (lambda: transpose(False, (2, 1, 3, 2, 2, 3), [5, 2, 0, 4, 1, 3]), ["TRANSPOSE", "5 dimensions"]),
+    "gather_int32": (lambda: gather(INT32, (10, 4), [[1, 9, 3]]), ["GATHER", "int32"]),
+    "split_uneven": (lambda: split_uneven(), ["SPLIT", "num_splits"]),
+    "transpose_not_a_permutation": (lambda: moved(False, [(2, 3)], [(3, 3)], OP.TRANSPOSE, [(1, [1, 1])]),
+                                    ["TRANSPOSE", "permutation"]),
 }
+
+
+def strided_slice_masked(field):
+    m = S.ModelT.InitFromPackedBuf(strided_slice(False, (4, 5), [0, 0], [2, 3], [1, 1]), 0)
+    setattr(m.subgraphs[0].operators[0].builtinOptions, field, 1)
+    b = T.flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def split_uneven():
+    o = S.SplitOptionsT()
+    o.numSplits = 2
+    return moved(False, [(5, 2)], [(2, 2), (3, 2)], OP.SPLIT, [(0, [0])], (BO.SplitOptions, o))
 
 
 def minmax_mixed():

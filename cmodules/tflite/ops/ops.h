@@ -15,7 +15,8 @@
 typedef int (*tfl_prepare_fn)(tfl_interp *it, uint32_t k, tfl_op *op);
 typedef void (*tfl_eval_fn)(const tfl_interp *it, const tfl_op *op);
 
-// A row of the operator table (registry.c). Every operator has one output.
+// A row of the operator table (registry.c). Every operator has one output, but SPLIT and UNPACK,
+// which have one per part.
 typedef struct {
     uint8_t code;                     // TFL_OP_*
     uint8_t min_in, max_in, present;  // inputs: how many, and how many leading ones not omitted
@@ -121,5 +122,9 @@ int tfl_prepare_mean(tfl_interp *it, uint32_t k, tfl_op *op);            // redu
 void tfl_eval_mean(const tfl_interp *it, const tfl_op *op);
 int tfl_prepare_piecewise(tfl_interp *it, uint32_t k, tfl_op *op);       // piecewise.c
 void tfl_eval_piecewise(const tfl_interp *it, const tfl_op *op);
+int tfl_prepare_layout(tfl_interp *it, uint32_t k, tfl_op *op);          // layout.c
+void tfl_eval_layout(const tfl_interp *it, const tfl_op *op);
+int tfl_prepare_indices(tfl_interp *it, uint32_t k, tfl_op *op);         // indices.c
+void tfl_eval_indices(const tfl_interp *it, const tfl_op *op);
 
 #endif

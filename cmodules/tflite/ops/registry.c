@@ -33,6 +33,15 @@ static const tfl_kernel kernels[] = {
     {TFL_OP_PRELU, 2, 2, 2, 3, tfl_prepare_binary, tfl_eval_binary},
     {TFL_OP_LEAKY_RELU, 1, 1, 1, 2, tfl_prepare_piecewise, tfl_eval_piecewise},
     {TFL_OP_HARD_SWISH, 1, 1, 1, 2, tfl_prepare_piecewise, tfl_eval_piecewise},
+    {TFL_OP_STRIDED_SLICE, 4, 4, 4, 0, tfl_prepare_layout, tfl_eval_layout},
+    {TFL_OP_TRANSPOSE, 2, 2, 2, 0, tfl_prepare_layout, tfl_eval_layout},
+    {TFL_OP_SPLIT, 2, 2, 2, 0, tfl_prepare_layout, tfl_eval_layout},
+    {TFL_OP_UNPACK, 1, 1, 1, 0, tfl_prepare_layout, tfl_eval_layout},
+    {TFL_OP_PACK, 1, 255, 0, 0, tfl_prepare_layout, tfl_eval_layout},
+    {TFL_OP_SQUEEZE, 1, 1, 1, 0, tfl_prepare_reshape, tfl_eval_reshape},
+    {TFL_OP_EXPAND_DIMS, 2, 2, 2, 0, tfl_prepare_reshape, tfl_eval_reshape},
+    {TFL_OP_GATHER, 2, 2, 2, 0, tfl_prepare_indices, tfl_eval_indices},
+    {TFL_OP_ARG_MAX, 2, 2, 2, 0, tfl_prepare_indices, tfl_eval_indices},
 };
 
 #define N_KERNELS (sizeof(kernels) / sizeof(kernels[0]))
@@ -71,7 +80,7 @@ int tfl_prepare_op(tfl_interp *it, uint32_t k) {
         if (kn->code != op->code) {
             continue;
         }
-        if (op->n_in < kn->min_in || op->n_in > kn->max_in || op->n_out != 1) {
+        if (op->n_in < kn->min_in || op->n_in > kn->max_in || op->n_out < 1 || (op->n_out > 1 && op->code != TFL_OP_SPLIT && op->code != TFL_OP_UNPACK)) {
             return tfl_op_err(it, k, "wrong number of tensors");
         }
         for (int j = 0; j < kn->present; j++) {
