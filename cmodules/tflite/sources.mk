@@ -18,3 +18,4 @@ TFLITE_CORE_SRC += ops/reduce.c
 TFLITE_CORE_SRC += ops/piecewise.c
 TFLITE_CORE_SRC += ops/layout.c
 TFLITE_CORE_SRC += ops/indices.c
+TFLITE_CORE_SRC += ops/resize.c

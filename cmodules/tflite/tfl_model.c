@@ -209,7 +209,7 @@ enum {
     OPT_CONV_2D = 1, OPT_DEPTHWISE_CONV_2D = 2, OPT_POOL_2D = 5, OPT_FULLY_CONNECTED = 8,
     OPT_SOFTMAX = 9, OPT_CONCATENATION = 10, OPT_ADD = 11, OPT_MUL = 21,
     OPT_SUB = 28, OPT_LEAKY_RELU = 75, OPT_GATHER = 23, OPT_STRIDED_SLICE = 32, OPT_SPLIT = 35,
-    OPT_PACK = 59, OPT_UNPACK = 64,
+    OPT_PACK = 59, OPT_UNPACK = 64, OPT_RESIZE_BILINEAR = 15, OPT_RESIZE_NEAREST_NEIGHBOR = 74,
 };
 
 // The BuiltinOptions union type an operator's options come in; 0 for none.
@@ -230,6 +230,8 @@ static int options_type(int code) {
         case TFL_OP_SPLIT: return OPT_SPLIT;
         case TFL_OP_PACK: return OPT_PACK;
         case TFL_OP_UNPACK: return OPT_UNPACK;
+        case TFL_OP_RESIZE_BILINEAR: return OPT_RESIZE_BILINEAR;
+        case TFL_OP_RESIZE_NEAREST_NEIGHBOR: return OPT_RESIZE_NEAREST_NEIGHBOR;
         default: return 0;
     }
 }
@@ -315,6 +317,12 @@ static void read_options(fb_t *f, const fb_tab *ot, tfl_op *op) {
         case TFL_OP_GATHER: {
             op->num = (int16_t)clamp_i16(fb_i32(f, &o, op->code == TFL_OP_GATHER ? 1 : 0, 0));
             op->axis = (int16_t)clamp_i16(fb_i32(f, &o, op->code == TFL_OP_GATHER ? 0 : 1, 0));
+            break;
+        }
+        case TFL_OP_RESIZE_BILINEAR:  // fields 0 and 1 are the deprecated new_height, new_width
+        case TFL_OP_RESIZE_NEAREST_NEIGHBOR: {
+            int first = op->code == TFL_OP_RESIZE_BILINEAR ? 2 : 0;
+            op->flags = (fb_u8(f, &o, first, 0) ? TFL_OPT_ALIGN_CORNERS : 0) | (fb_u8(f, &o, first + 1, 0) ? TFL_OPT_HALF_PIXEL : 0);
             break;
         }
     }

@@ -269,7 +269,7 @@ def concat(q, axis):
 
 
 def moved(q, in_shapes, out_shapes, code, consts=(), opt=None, seed=7):
-    """An operator that only moves elements (inputs and outputs share one quantization); consts:
+    """An operator whose inputs and outputs share one quantization (moving or resampling); consts:
     (position, int32 array) inputs that are constant tensors."""
     c = Case(seed)
     xs = [c.act(list(sh), q, scale=0.05, zp=2) for sh in in_shapes]
@@ -347,6 +347,16 @@ def arg_max(dtype, shape, axis, out_type=INT32, seed=9):
     o.outputType = out_type
     c.mb.op(OP.ARG_MAX, [x, a], [y], BO.ArgMaxOptions, o)
     return c.mb.build([x], [y])
+
+
+def resize(dtype, code, in_shape, size, align=False, half=False):
+    b, h, w, ch = in_shape
+    if code == OP.RESIZE_BILINEAR:
+        o, ot = S.ResizeBilinearOptionsT(), BO.ResizeBilinearOptions
+    else:
+        o, ot = S.ResizeNearestNeighborOptionsT(), BO.ResizeNearestNeighborOptions
+    o.alignCorners, o.halfPixelCenters = align, half
+    return moved(dtype, [in_shape], [(b, size[0], size[1], ch)], code, [(1, list(size))], (ot, o))
 
 
 CASES = {}
@@ -440,6 +450,12 @@ for q, tn in ((True, "int8"), (False, "float32")):
     CASES[f"arg_max_{tn}_last_axis"] = lambda dt=dt: arg_max(dt, (3, 10), -1)
     CASES[f"arg_max_{tn}_axis1"] = lambda dt=dt: arg_max(dt, (2, 6, 5), 1)
     CASES[f"arg_max_{tn}_axis0"] = lambda dt=dt: arg_max(dt, (4, 3, 2), 0)
+    for code, n in ((OP.RESIZE_BILINEAR, "resize_bilinear"), (OP.RESIZE_NEAREST_NEIGHBOR, "resize_nearest")):
+        CASES[f"{n}_{tn}_upscale"] = lambda q=q, code=code: resize(q, code, (1, 4, 5, 3), (9, 11))
+        CASES[f"{n}_{tn}_downscale"] = lambda q=q, code=code: resize(q, code, (2, 9, 7, 2), (4, 3))
+        CASES[f"{n}_{tn}_align_corners"] = lambda q=q, code=code: resize(q, code, (1, 5, 4, 2), (8, 7), align=True)
+        CASES[f"{n}_{tn}_half_pixel"] = lambda q=q, code=code: resize(q, code, (1, 5, 6, 2), (7, 13), half=True)
+        CASES[f"{n}_{tn}_half_pixel_down"] = lambda q=q, code=code: resize(q, code, (1, 8, 9, 1), (3, 5), half=True)
 CASES["arg_max_int8_ties_first"] = lambda: arg_max(INT8, (4, 40), 1)
 for code, n in ((OP.MAXIMUM, "maximum"), (OP.MINIMUM, "minimum")):
     CASES[f"{n}_int16"] = lambda code=code: minmax(T.INT16, code, (3, 4), (4,), seed=3)
@@ -528,11 +544,22 @@ REFUSED = {
     "strided_slice_offset": (lambda: strided_slice_masked("offset"), ["STRIDED_SLICE", "offset"]),
     "gather_index_out_of_range": (lambda: gather(FLOAT32, (4, 3), [1, 4]), ["GATHER", "index out of range"]),
     "transpose_6d": (lambda: transpose(False, (2, 1, 3, 2, 2, 3), [5, 2, 0, 4, 1, 3]), ["TRANSPOSE", "5 dimensions"]),
+    "resize_bilinear_int16": (lambda: resize_int16(OP.RESIZE_BILINEAR), ["RESIZE_BILINEAR", "int16"]),
+    "resize_bilinear_align_and_half_pixel": (lambda: resize(False, OP.RESIZE_BILINEAR, (1, 3, 3, 1), (5, 5), True, True),
+                                             ["RESIZE_BILINEAR", "align_corners and half_pixel_centers"]),
     "gather_int32": (lambda: gather(INT32, (10, 4), [[1, 9, 3]]), ["GATHER", "int32"]),
     "split_uneven": (lambda: split_uneven(), ["SPLIT", "num_splits"]),
     "transpose_not_a_permutation": (lambda: moved(False, [(2, 3)], [(3, 3)], OP.TRANSPOSE, [(1, [1, 1])]),
                                     ["TRANSPOSE", "permutation"]),
 }
+
+
+def resize_int16(code):
+    c = Case(0)
+    x, y = c.mb.tensor([1, 2, 2, 1], T.INT16, scale=0.01), c.mb.tensor([1, 4, 4, 1], T.INT16, scale=0.01)
+    size = c.mb.tensor([2], INT32, data=np.array([4, 4], np.int32))
+    c.mb.op(code, [x, size], [y], BO.ResizeBilinearOptions, S.ResizeBilinearOptionsT())
+    return c.mb.build([x], [y])
 
 
 def strided_slice_masked(field):

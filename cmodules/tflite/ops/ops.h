@@ -126,5 +126,7 @@ int tfl_prepare_layout(tfl_interp *it, uint32_t k, tfl_op *op);          // layo
 void tfl_eval_layout(const tfl_interp *it, const tfl_op *op);
 int tfl_prepare_indices(tfl_interp *it, uint32_t k, tfl_op *op);         // indices.c
 void tfl_eval_indices(const tfl_interp *it, const tfl_op *op);
+int tfl_prepare_resize(tfl_interp *it, uint32_t k, tfl_op *op);          // resize.c
+void tfl_eval_resize(const tfl_interp *it, const tfl_op *op);
 
 #endif

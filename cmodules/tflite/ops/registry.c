@@ -42,6 +42,8 @@ static const tfl_kernel kernels[] = {
     {TFL_OP_EXPAND_DIMS, 2, 2, 2, 0, tfl_prepare_reshape, tfl_eval_reshape},
     {TFL_OP_GATHER, 2, 2, 2, 0, tfl_prepare_indices, tfl_eval_indices},
     {TFL_OP_ARG_MAX, 2, 2, 2, 0, tfl_prepare_indices, tfl_eval_indices},
+    {TFL_OP_RESIZE_BILINEAR, 2, 2, 2, 0, tfl_prepare_resize, tfl_eval_resize},
+    {TFL_OP_RESIZE_NEAREST_NEIGHBOR, 2, 2, 2, 0, tfl_prepare_resize, tfl_eval_resize},
 };
 
 #define N_KERNELS (sizeof(kernels) / sizeof(kernels[0]))
