@@ -19,3 +19,4 @@ TFLITE_CORE_SRC += ops/piecewise.c
 TFLITE_CORE_SRC += ops/layout.c
 TFLITE_CORE_SRC += ops/indices.c
 TFLITE_CORE_SRC += ops/resize.c
+TFLITE_CORE_SRC += ops/transpose_conv.c

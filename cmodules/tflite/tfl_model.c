@@ -210,6 +210,7 @@ enum {
     OPT_SOFTMAX = 9, OPT_CONCATENATION = 10, OPT_ADD = 11, OPT_MUL = 21,
     OPT_SUB = 28, OPT_LEAKY_RELU = 75, OPT_GATHER = 23, OPT_STRIDED_SLICE = 32, OPT_SPLIT = 35,
     OPT_PACK = 59, OPT_UNPACK = 64, OPT_RESIZE_BILINEAR = 15, OPT_RESIZE_NEAREST_NEIGHBOR = 74,
+    OPT_TRANSPOSE_CONV = 49,
 };
 
 // The BuiltinOptions union type an operator's options come in; 0 for none.
@@ -232,6 +233,7 @@ static int options_type(int code) {
         case TFL_OP_UNPACK: return OPT_UNPACK;
         case TFL_OP_RESIZE_BILINEAR: return OPT_RESIZE_BILINEAR;
         case TFL_OP_RESIZE_NEAREST_NEIGHBOR: return OPT_RESIZE_NEAREST_NEIGHBOR;
+        case TFL_OP_TRANSPOSE_CONV: return OPT_TRANSPOSE_CONV;
         default: return 0;
     }
 }
@@ -271,6 +273,12 @@ static void read_options(fb_t *f, const fb_tab *ot, tfl_op *op) {
             op->dil_h = (int16_t)fb_i32(f, &o, 6, 1);
             break;
         }
+        case TFL_OP_TRANSPOSE_CONV:
+            op->padding = fb_u8(f, &o, 0, 0);
+            op->stride_w = (int16_t)fb_i32(f, &o, 1, 0);
+            op->stride_h = (int16_t)fb_i32(f, &o, 2, 0);
+            op->act = fb_u8(f, &o, 3, 0);
+            break;
         case TFL_OP_AVERAGE_POOL_2D:
         case TFL_OP_MAX_POOL_2D:
             op->padding = fb_u8(f, &o, 0, 0);

@@ -94,6 +94,22 @@ def conv(q, stride=1, padding=SAME, dil=1, act=NONE, per_channel=True, bias=True
     return c.mb.build([x], [y])
 
 
+def transpose_conv(q, stride=2, padding=SAME, act=NONE, per_channel=True, bias=True, in_shape=(1, 4, 5, 3),
+                   fsize=(3, 3), oc=4, seed=0):
+    c = Case(seed)
+    b_, h, w, ic = in_shape
+    fh, fw = fsize
+    oh, ow = (h * stride, w * stride) if padding == SAME else ((h - 1) * stride + fh, (w - 1) * stride + fw)
+    x = c.act(list(in_shape), q)
+    wt, ws = c.weights([oc, fh, fw, ic], q, 0 if per_channel else None)
+    y = c.act([b_, oh, ow, oc], q, scale=64 * 64 * math.sqrt(fh * fw * ic) * c.scale_of(x) * float(ws.max()) / 60 if q else None)
+    shape = c.mb.tensor([4], INT32, data=np.array([b_, oh, ow, oc], np.int32))
+    o = S.TransposeConvOptionsT()
+    o.padding, o.strideW, o.strideH, o.fusedActivationFunction = padding, stride, stride, act
+    c.mb.op(OP.TRANSPOSE_CONV, [shape, wt, x] + ([c.bias(oc, q, x, ws)] if bias else []), [y], BO.TransposeConvOptions, o)
+    return c.mb.build([x], [y])
+
+
 def fc(q, act=NONE, per_channel=False, bias=True, batches=3, depth=20, units=7, seed=0):
     c = Case(seed)
     x = c.act([batches, depth], q)
@@ -456,6 +472,13 @@ for q, tn in ((True, "int8"), (False, "float32")):
         CASES[f"{n}_{tn}_align_corners"] = lambda q=q, code=code: resize(q, code, (1, 5, 4, 2), (8, 7), align=True)
         CASES[f"{n}_{tn}_half_pixel"] = lambda q=q, code=code: resize(q, code, (1, 5, 6, 2), (7, 13), half=True)
         CASES[f"{n}_{tn}_half_pixel_down"] = lambda q=q, code=code: resize(q, code, (1, 8, 9, 1), (3, 5), half=True)
+    for st in (1, 2):
+        for p, pn in ((SAME, "same"), (VALID, "valid")):
+            CASES[f"transpose_conv_{tn}_stride{st}_{pn}"] = lambda q=q, st=st, p=p: transpose_conv(q, stride=st, padding=p, seed=st)
+    CASES[f"transpose_conv_{tn}_no_bias_5x3"] = lambda q=q: transpose_conv(q, bias=False, fsize=(5, 3), in_shape=(2, 3, 4, 2))
+    CASES[f"transpose_conv_{tn}_relu"] = lambda q=q: transpose_conv(q, act=RELU, seed=3)
+    CASES[f"transpose_conv_{tn}_stride3_1x1"] = lambda q=q: transpose_conv(q, stride=3, fsize=(1, 1), oc=6)
+CASES["transpose_conv_int8_per_tensor"] = lambda: transpose_conv(True, per_channel=False)
 CASES["arg_max_int8_ties_first"] = lambda: arg_max(INT8, (4, 40), 1)
 for code, n in ((OP.MAXIMUM, "maximum"), (OP.MINIMUM, "minimum")):
     CASES[f"{n}_int16"] = lambda code=code: minmax(T.INT16, code, (3, 4), (4,), seed=3)
