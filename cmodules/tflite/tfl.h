@@ -10,6 +10,15 @@
 
 #define TFL_MAX_DIMS 6
 
+// Code whose time goes to loading or to moving data, not to arithmetic, is compiled for size (the
+// module's text budget is 64 KiB): such a file puts TFL_FOR_SIZE after its includes. GCC builds
+// (ESP-IDF, unix) honour it; clang, which builds the fuzzer, has no such pragma.
+#if defined(__GNUC__) && !defined(__clang__)
+#define TFL_FOR_SIZE _Pragma("GCC optimize(\"Os\")")
+#else
+#define TFL_FOR_SIZE
+#endif
+
 enum { TFL_OK = 0, TFL_EINVAL = 1, TFL_ENOMEM = 2 };
 
 // TensorType values from the TFLite schema.

@@ -6,6 +6,8 @@
 
 #include "tfl.h"
 
+TFL_FOR_SIZE
+
 #define MAX_TENSORS 8192
 #define MAX_OPS 8192
 #define MAX_BYTES 0x40000000u

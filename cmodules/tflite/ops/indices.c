@@ -2,6 +2,8 @@
 // (the index of the largest value along an axis, the first on ties, as int32; arg_min_max.h).
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 static uint32_t prod(const int32_t *dims, int from, int to) {
     uint32_t n = 1;
     for (int d = from; d < to; d++) {

@@ -4,6 +4,8 @@
 // position advanced by a step per dimension.
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 typedef struct {
     int nd;
     int32_t n[TFL_MAX_DIMS];                  // elements per dimension

@@ -6,6 +6,8 @@
 #include "ops.h"
 #include "../tfl_opnames.h"
 
+TFL_FOR_SIZE
+
 // Each row: code; inputs min, max, and how many leading ones must be present (the rest are
 // optional); same_type (see tfl_kernel); prepare; eval.
 static const tfl_kernel kernels[] = {

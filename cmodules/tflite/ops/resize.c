@@ -5,6 +5,8 @@
 
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 int tfl_prepare_resize(tfl_interp *it, uint32_t k, tfl_op *op) {
     const tfl_tensor *in = IN(0), *out = OUT(0);
     int bilinear = op->code == TFL_OP_RESIZE_BILINEAR, t = in->type;

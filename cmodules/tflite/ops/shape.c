@@ -2,6 +2,8 @@
 // CONCATENATION and PAD, for any element type the runtime knows.
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 int tfl_prepare_reshape(tfl_interp *it, uint32_t k, tfl_op *op) {
     tfl_tensor *in = IN(0), *out = OUT(0);
     if (in->type != out->type) {
