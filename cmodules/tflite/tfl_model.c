@@ -212,7 +212,7 @@ enum {
     OPT_SOFTMAX = 9, OPT_CONCATENATION = 10, OPT_ADD = 11, OPT_MUL = 21,
     OPT_SUB = 28, OPT_LEAKY_RELU = 75, OPT_GATHER = 23, OPT_STRIDED_SLICE = 32, OPT_SPLIT = 35,
     OPT_PACK = 59, OPT_UNPACK = 64, OPT_RESIZE_BILINEAR = 15, OPT_RESIZE_NEAREST_NEIGHBOR = 74,
-    OPT_TRANSPOSE_CONV = 49,
+    OPT_TRANSPOSE_CONV = 49, OPT_SVDF = 6,
 };
 
 // The BuiltinOptions union type an operator's options come in; 0 for none.
@@ -236,6 +236,7 @@ static int options_type(int code) {
         case TFL_OP_RESIZE_BILINEAR: return OPT_RESIZE_BILINEAR;
         case TFL_OP_RESIZE_NEAREST_NEIGHBOR: return OPT_RESIZE_NEAREST_NEIGHBOR;
         case TFL_OP_TRANSPOSE_CONV: return OPT_TRANSPOSE_CONV;
+        case TFL_OP_SVDF: return OPT_SVDF;
         default: return 0;
     }
 }
@@ -321,6 +322,10 @@ static void read_options(fb_t *f, const fb_tab *ot, tfl_op *op) {
             break;
         case TFL_OP_SPLIT:
             op->num = (int16_t)clamp_i16(fb_i32(f, &o, 0, 0));
+            break;
+        case TFL_OP_SVDF:
+            op->num = (int16_t)clamp_i16(fb_i32(f, &o, 0, 0));
+            op->act = fb_u8(f, &o, 1, 0);
             break;
         case TFL_OP_PACK:
         case TFL_OP_UNPACK:

@@ -110,6 +110,39 @@ def transpose_conv(q, stride=2, padding=SAME, act=NONE, per_channel=True, bias=T
     return c.mb.build([x], [y])
 
 
+def svdf(q, state_type=T.INT16, rank=2, act=RELU, batch=1, n_in=40, filters=64, memory=8, bias=True, seed=0):
+    """SVDF with the options the keyword models of tflite-micro use: int8 input and feature weights,
+    int16 (or int8) time weights and state, int32 bias; or all float32. The state is a variable
+    tensor, so the seeded inputs run as one sequence on both runtimes."""
+    c = Case(seed)
+    r = c.rng
+    x = c.act([batch, n_in], q, scale=0.05)
+    if q:
+        wf = c.mb.tensor([filters, n_in], INT8, data=r.integers(-127, 128, (filters, n_in)), scale=0.01, zero_point=0)
+        wide = state_type == T.INT16
+        ss = 1.3e-4 if wide else 0.026
+        wt_scale = 0.0005 if wide else 0.01
+        lim = 2000 if wide else 127
+        wt = c.mb.tensor([filters, memory], state_type, data=r.integers(-lim, lim + 1, (filters, memory)), scale=wt_scale,
+                         zero_point=0)
+        b = c.mb.tensor([filters // rank], INT32, data=r.integers(-5000, 5000, filters // rank), scale=np.float32(ss) *
+                        np.float32(wt_scale), zero_point=0) if bias else -1
+        state = c.mb.tensor([batch, memory * filters], state_type, scale=ss, zero_point=0 if wide else 3)
+        y = c.act([batch, filters // rank], q, scale=0.06, zp=-5)
+    else:
+        def f(*shape):
+            return c.mb.tensor(list(shape), FLOAT32, data=r.uniform(-1, 1, shape).astype(np.float32))
+        wf, wt = f(filters, n_in), f(filters, memory)
+        b = f(filters // rank) if bias else -1
+        state = c.mb.tensor([batch, memory * filters], FLOAT32)
+        y = c.act([batch, filters // rank], q)
+    c.mb.tensors[state].isVariable = True
+    o = S.SVDFOptionsT()
+    o.rank, o.fusedActivationFunction = rank, act
+    c.mb.op(OP.SVDF, [x, wf, wt, b, state], [y], BO.SVDFOptions, o)
+    return c.mb.build([x], [y])
+
+
 def fc(q, act=NONE, per_channel=False, bias=True, batches=3, depth=20, units=7, seed=0):
     c = Case(seed)
     x = c.act([batches, depth], q)
@@ -478,7 +511,12 @@ for q, tn in ((True, "int8"), (False, "float32")):
     CASES[f"transpose_conv_{tn}_no_bias_5x3"] = lambda q=q: transpose_conv(q, bias=False, fsize=(5, 3), in_shape=(2, 3, 4, 2))
     CASES[f"transpose_conv_{tn}_relu"] = lambda q=q: transpose_conv(q, act=RELU, seed=3)
     CASES[f"transpose_conv_{tn}_stride3_1x1"] = lambda q=q: transpose_conv(q, stride=3, fsize=(1, 1), oc=6)
+    CASES[f"svdf_{tn}_rank2_relu"] = lambda q=q: svdf(q)
+    CASES[f"svdf_{tn}_rank1_batch2"] = lambda q=q: svdf(q, rank=1, batch=2, act=NONE, filters=16, memory=10, seed=1)
 CASES["transpose_conv_int8_per_tensor"] = lambda: transpose_conv(True, per_channel=False)
+CASES["svdf_int8_int8_state"] = lambda: svdf(True, state_type=INT8, seed=2)
+CASES["svdf_float32_relu6"] = lambda: svdf(False, act=RELU6, seed=3)
+CASES["svdf_float32_relu_n1_to_1"] = lambda: svdf(False, act=RELU_N1_TO_1, rank=4, seed=4)
 CASES["arg_max_int8_ties_first"] = lambda: arg_max(INT8, (4, 40), 1)
 for code, n in ((OP.MAXIMUM, "maximum"), (OP.MINIMUM, "minimum")):
     CASES[f"{n}_int16"] = lambda code=code: minmax(T.INT16, code, (3, 4), (4,), seed=3)
@@ -570,6 +608,9 @@ REFUSED = {
     "resize_bilinear_int16": (lambda: resize_int16(OP.RESIZE_BILINEAR), ["RESIZE_BILINEAR", "int16"]),
     "resize_bilinear_align_and_half_pixel": (lambda: resize(False, OP.RESIZE_BILINEAR, (1, 3, 3, 1), (5, 5), True, True),
                                              ["RESIZE_BILINEAR", "align_corners and half_pixel_centers"]),
+    "svdf_no_bias": (lambda: svdf(False, bias=False), ["SVDF", "needs the bias"]),
+    "svdf_int16_state_int8_time": (lambda: svdf_mixed_state(), ["SVDF", "both int8 or both int16"]),
+    "svdf_state_not_variable": (lambda: svdf_constant_state(), ["tensor 4", "never computed"]),
     "gather_int32": (lambda: gather(INT32, (10, 4), [[1, 9, 3]]), ["GATHER", "int32"]),
     "split_uneven": (lambda: split_uneven(), ["SPLIT", "num_splits"]),
     "transpose_not_a_permutation": (lambda: moved(False, [(2, 3)], [(3, 3)], OP.TRANSPOSE, [(1, [1, 1])]),
@@ -583,6 +624,26 @@ def resize_int16(code):
     size = c.mb.tensor([2], INT32, data=np.array([4, 4], np.int32))
     c.mb.op(code, [x, size], [y], BO.ResizeBilinearOptions, S.ResizeBilinearOptionsT())
     return c.mb.build([x], [y])
+
+
+def svdf_edit(edit):
+    m = S.ModelT.InitFromPackedBuf(svdf(True), 0)
+    edit(m.subgraphs[0].tensors)
+    b = T.flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def svdf_mixed_state():
+    def edit(tensors):
+        tensors[4].type = INT8
+    return svdf_edit(edit)
+
+
+def svdf_constant_state():
+    def edit(tensors):
+        tensors[4].isVariable = False
+    return svdf_edit(edit)
 
 
 def strided_slice_masked(field):

@@ -130,5 +130,7 @@ int tfl_prepare_resize(tfl_interp *it, uint32_t k, tfl_op *op);          // resi
 void tfl_eval_resize(const tfl_interp *it, const tfl_op *op);
 int tfl_prepare_transpose_conv(tfl_interp *it, uint32_t k, tfl_op *op);  // transpose_conv.c
 void tfl_eval_transpose_conv(const tfl_interp *it, const tfl_op *op);
+int tfl_prepare_svdf(tfl_interp *it, uint32_t k, tfl_op *op);            // svdf.c
+void tfl_eval_svdf(const tfl_interp *it, const tfl_op *op);
 
 #endif
