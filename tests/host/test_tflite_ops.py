@@ -611,6 +611,7 @@ REFUSED = {
     "svdf_no_bias": (lambda: svdf(False, bias=False), ["SVDF", "needs the bias"]),
     "svdf_int16_state_int8_time": (lambda: svdf_mixed_state(), ["SVDF", "both int8 or both int16"]),
     "svdf_state_not_variable": (lambda: svdf_constant_state(), ["tensor 4", "never computed"]),
+    "unidirectional_sequence_lstm": (lambda: lstm_stub(), ["unsupported operator UNIDIRECTIONAL_SEQUENCE_LSTM"]),
     "gather_int32": (lambda: gather(INT32, (10, 4), [[1, 9, 3]]), ["GATHER", "int32"]),
     "split_uneven": (lambda: split_uneven(), ["SPLIT", "num_splits"]),
     "transpose_not_a_permutation": (lambda: moved(False, [(2, 3)], [(3, 3)], OP.TRANSPOSE, [(1, [1, 1])]),
@@ -644,6 +645,14 @@ def svdf_constant_state():
     def edit(tensors):
         tensors[4].isVariable = False
     return svdf_edit(edit)
+
+
+def lstm_stub():
+    """UNIDIRECTIONAL_SEQUENCE_LSTM (not run here yet): refused by name whatever its tensors."""
+    c = Case(0)
+    x, y = c.act([1, 3, 4], False), c.act([1, 3, 2], False)
+    c.mb.op(OP.UNIDIRECTIONAL_SEQUENCE_LSTM, [x], [y])
+    return c.mb.build([x], [y])
 
 
 def strided_slice_masked(field):

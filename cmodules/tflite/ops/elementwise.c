@@ -158,17 +158,6 @@ static int32_t minmax_i(const tfl_op *op, int32_t x, int32_t y) {
     return op->code == TFL_OP_MAXIMUM ? (x > y ? x : y) : (x < y ? x : y);
 }
 
-static int32_t get_int(const tfl_tensor *t, uint32_t i) {
-    switch (t->type) {
-        case TFL_INT8:
-            return ((const int8_t *)t->data)[i];
-        case TFL_INT16:
-            return ((const int16_t *)(const void *)t->data)[i];
-        default:
-            return ((const int32_t *)(const void *)t->data)[i];
-    }
-}
-
 void tfl_eval_binary(const tfl_interp *it, const tfl_op *op) {
     const tfl_tensor *a = IN(0), *b = IN(1), *out = OUT(0);
     uint32_t sa[TFL_MAX_DIMS], sb[TFL_MAX_DIMS], idx[TFL_MAX_DIMS] = {0};
@@ -183,7 +172,7 @@ void tfl_eval_binary(const tfl_interp *it, const tfl_op *op) {
         } else if (!minmax) {
             ((int8_t *)out->data)[i] = binary_q(op, ((const int8_t *)a->data)[ia], ((const int8_t *)b->data)[ib]);
         } else {
-            int32_t v = minmax_i(op, get_int(a, ia), get_int(b, ib));
+            int32_t v = minmax_i(op, int_at(a, ia), int_at(b, ib));
             if (out->type == TFL_INT8) {
                 ((int8_t *)out->data)[i] = (int8_t)v;
             } else if (out->type == TFL_INT16) {

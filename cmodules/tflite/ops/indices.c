@@ -24,16 +24,7 @@ static int64_t index_at(const tfl_tensor *t, uint32_t i) {
 
 // Element i of a float32 or integer tensor; double orders them all exactly.
 static double value_at(const tfl_tensor *t, uint32_t i) {
-    switch (t->type) {
-        case TFL_FLOAT32:
-            return ((const float *)(const void *)t->data)[i];
-        case TFL_INT8:
-            return ((const int8_t *)t->data)[i];
-        case TFL_INT16:
-            return ((const int16_t *)(const void *)t->data)[i];
-        default:
-            return ((const int32_t *)(const void *)t->data)[i];
-    }
+    return t->type == TFL_FLOAT32 ? ((const float *)(const void *)t->data)[i] : int_at(t, i);
 }
 
 static const char *check_gather(tfl_interp *it, tfl_op *op) {

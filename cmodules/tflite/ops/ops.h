@@ -70,6 +70,18 @@ static inline int32_t get_i32(const int32_t *p, uint32_t i) {
     return v;
 }
 
+// Element i of an int8, int16 or int32 tensor.
+static inline int32_t int_at(const tfl_tensor *t, uint32_t i) {
+    switch (t->type) {
+        case TFL_INT8:
+            return ((const int8_t *)t->data)[i];
+        case TFL_INT16:
+            return ((const int16_t *)(const void *)t->data)[i];
+        default:
+            return ((const int32_t *)(const void *)t->data)[i];
+    }
+}
+
 // Per-channel multipliers and shifts in the arena's persistent part (tfl_prepare_filter
 // reserves them, tfl_bind_op fills them).
 static inline int32_t *pc_mult(const tfl_interp *it, const tfl_op *op) {

@@ -50,11 +50,6 @@ int tfl_prepare_svdf(tfl_interp *it, uint32_t k, tfl_op *op) {
     return TFL_OK;
 }
 
-// State element i and its store, int8 or int16.
-static int32_t state_at(const tfl_tensor *s, uint32_t i) {
-    return s->type == TFL_INT8 ? ((const int8_t *)s->data)[i] : ((const int16_t *)(const void *)s->data)[i];
-}
-
 static void svdf_q(const tfl_interp *it, const tfl_op *op) {
     const tfl_tensor *in = IN(0), *wf = IN(1), *wt = IN(2), *state = IN(4);
     const int8_t *x = (const int8_t *)in->data, *f = (const int8_t *)wf->data;
@@ -87,8 +82,8 @@ static void svdf_q(const tfl_interp *it, const tfl_op *op) {
             for (int r = u * rank; r < (u + 1) * rank; r++) {
                 uint32_t t = 0;
                 for (int j = 0; j < memory; j++) {
-                    int32_t w = state_at(wt, (uint32_t)r * memory + j);
-                    t += (uint32_t)w * (uint32_t)(state_at(state, ((uint32_t)b * filters + r) * memory + j) - op->w_off);
+                    int32_t w = int_at(wt, (uint32_t)r * memory + j);
+                    t += (uint32_t)w * (uint32_t)(int_at(state, ((uint32_t)b * filters + r) * memory + j) - op->w_off);
                 }
                 acc += t;
             }
