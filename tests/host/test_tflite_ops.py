@@ -612,6 +612,8 @@ REFUSED = {
     "svdf_int16_state_int8_time": (lambda: svdf_mixed_state(), ["SVDF", "both int8 or both int16"]),
     "svdf_state_not_variable": (lambda: svdf_constant_state(), ["tensor 4", "never computed"]),
     "unidirectional_sequence_lstm": (lambda: lstm_stub(), ["unsupported operator UNIDIRECTIONAL_SEQUENCE_LSTM"]),
+    "resize_nearest_empty_input": (lambda: resize(True, OP.RESIZE_NEAREST_NEIGHBOR, (1, 0, 4, 2), (3, 3)),
+                                   ["RESIZE_NEAREST_NEIGHBOR", "height and width"]),
     "gather_int32": (lambda: gather(INT32, (10, 4), [[1, 9, 3]]), ["GATHER", "int32"]),
     "split_uneven": (lambda: split_uneven(), ["SPLIT", "num_splits"]),
     "transpose_not_a_permutation": (lambda: moved(False, [(2, 3)], [(3, 3)], OP.TRANSPOSE, [(1, [1, 1])]),

@@ -93,13 +93,14 @@ static const char *slice_walk(const tfl_interp *it, const tfl_op *op, walk *w) {
                 stop = stride > 0 ? size : -1;
             }
         }
-        int32_t span = stride > 0 ? stop - start : start - stop, step = stride > 0 ? stride : -stride;
-        int32_t count = span > 0 ? (span + step - 1) / step : 0;
+        int64_t span = stride > 0 ? stop - start : start - stop, step = stride > 0 ? stride : -(int64_t)stride;
+        int32_t count = span > 0 ? (int32_t)((span + step - 1) / step) : 0;
         if (!shrink && (kept >= out->ndim || out->dims[kept++] != count)) {
             return "output shape does not match the slice";
         }
         w->n[d] = count;
-        w->src[d] = stride * in_st[d];
+        // a step is only taken between two elements, so it stays inside the tensor (int32)
+        w->src[d] = count > 1 ? stride * in_st[d] : 0;
         w->src0 += start * in_st[d];
     }
     return kept == out->ndim ? NULL : "output shape does not match the slice";

@@ -22,6 +22,11 @@ int tfl_prepare_resize(tfl_interp *it, uint32_t k, tfl_op *op) {
         dim(out, 1) != get_i32(size, 0) || dim(out, 2) != get_i32(size, 1)) {
         return tfl_op_err(it, k, "output shape does not match the input and the size");
     }
+    for (int d = 1; d < 3; d++) {
+        if (dim(in, d) < 1 || dim(in, d) > 32767 || dim(out, d) > 32767) {
+            return tfl_op_err(it, k, "image height and width must be 1 to 32767");
+        }
+    }
     if ((op->flags & TFL_OPT_ALIGN_CORNERS) && (op->flags & TFL_OPT_HALF_PIXEL)) {
         return tfl_op_err(it, k, "align_corners and half_pixel_centers together");
     }

@@ -29,7 +29,7 @@ int tfl_prepare_svdf(tfl_interp *it, uint32_t k, tfl_op *op) {
     int batch = dim(in, 0), filters = dim(wf, 0), memory = dim(wt, 1);
     if (filters % rank || dim(wf, 1) != dim(in, 1) || dim(wt, 0) != filters || dim(out, 0) != batch ||
         dim(out, 1) != filters / rank || dim(state, 0) != batch || (int64_t)dim(state, 1) != (int64_t)memory * filters ||
-        (bias && (int)flat(bias) != filters / rank) || memory < 1) {
+        (bias && (int)flat(bias) != filters / rank) || memory < 1 || batch < 1 || filters < 1) {
         return tfl_op_err(it, k, "tensor shapes do not match");
     }
     if (!bias) {
