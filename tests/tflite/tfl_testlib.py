@@ -86,9 +86,10 @@ class ModelBuilder:
         return bytes(b.Output())
 
 
-def oracle(model, inputs_list):
-    """Raw output bytes from tflite-micro for each list of input arrays."""
-    it = runtime.Interpreter.from_bytes(model)
+def oracle(model, inputs_list, arena_size=None):
+    """Raw output bytes from tflite-micro for each list of input arrays (arena_size: for
+    models whose tensors outgrow tflite-micro's default arena, 10 times the model's size)."""
+    it = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
     n_out = S.Model.GetRootAs(model, 0).Subgraphs(0).OutputsLength()
     res = []
     for inputs in inputs_list:
