@@ -20,7 +20,8 @@ S = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(S)
 
 INT8, FLOAT32, INT32, INT16 = S.TensorType.INT8, S.TensorType.FLOAT32, S.TensorType.INT32, S.TensorType.INT16
-NP = {INT8: np.int8, FLOAT32: np.float32, INT32: np.int32, INT16: np.int16}
+UINT8 = S.TensorType.UINT8
+NP = {INT8: np.int8, FLOAT32: np.float32, INT32: np.int32, INT16: np.int16, UINT8: np.uint8}
 OP = S.BuiltinOperator
 BO = S.BuiltinOptions
 
