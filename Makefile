@@ -122,8 +122,9 @@ test: setup
 
 # The tests that matter for the board, on the board-faithful build.
 S3_TESTS := tests/device tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_input.py \
-	tests/e2e/test_infer_sdk.py tests/e2e/test_mqtt_store_forward.py tests/e2e/test_device_events_serial.py \
-	tests/e2e/test_device_low_heap.py
+	tests/e2e/test_infer_sdk.py tests/e2e/test_infer_io.py tests/e2e/test_mqtt_store_forward.py \
+	tests/e2e/test_device_events_serial.py tests/e2e/test_device_low_heap.py \
+	tests/host/test_tflite_float_sweep.py tests/host/test_tflite_ops.py
 test-s3: setup
 	EDGEMCP_BUILD=unix-s3 $(VENV)/bin/pytest -q $(S3_TESTS)
 
