@@ -136,8 +136,10 @@ def _details(d):
 def _quantize(d, f, v):
     # TFLite's quantization, in single precision on every build: value / scale rounded to
     # float32, then to the nearest integer, halves away from zero; plus zero point.
+    f[0] = d["scale"]
+    scale = f[0]
     f[0] = v
-    f[0] = f[0] / d["scale"]
+    f[0] = f[0] / scale
     x = f[0]
     q = int(x)
     x -= q
@@ -243,7 +245,7 @@ def _output(it, i):
       "input (input 0): a list of real numbers, flat or nested as the tensor's shape (quantized with "
       "the input's scale and zero point; with raw: true, the tensor's own integer values), or base64 "
       "of the raw input tensor bytes. `inputs`: one such entry per input tensor, for models with "
-      "several. A preprocess hint in <model>.json ({\"scale\", \"offset\", \"dtype\"}) maps given "
+      "several. A preprocess hint in <model>.json (scale, offset, dtype) maps given "
       "values v to v * scale + offset first, and base64 to data of that dtype. Returns `outputs`, "
       "one per output tensor: name, shape, dtype, `output` (the tensor flat, in row-major order of "
       "`shape`), `dequantized`; and for output 0 also at the top level with the top_k classes "
