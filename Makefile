@@ -27,7 +27,8 @@ NPM_PACKAGES := node@22.23.3 @modelcontextprotocol/inspector@2.12.0 @modelcontex
 # FORCE when the list $(1) differs from the one recorded in the stamp file $(2)
 changed = $(if $(filter-out $(1),$(shell cat $(2) 2>/dev/null))$(filter-out $(shell cat $(2) 2>/dev/null),$(1)),FORCE)
 
-FIRMWARE_SRC := $(shell find firmware boards/unix boards/unix-s3 cmodules -type f \( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.mk' \) 2>/dev/null)
+FIRMWARE_SRC := $(shell find firmware boards/unix boards/unix-s3 cmodules -type f \( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.mk' \) 2>/dev/null) \
+	models/micro_speech_quantized.tflite  # frozen into the unix builds (boards/unix/manifest.py)
 
 .PHONY: FORCE help setup apt micropython device device-s3 stock venv node run test test-s3 test-stock \
 	test-device test-host test-e2e lint bench firmware flash fuzz clean
@@ -121,8 +122,9 @@ test: setup
 
 # The tests that matter for the board, on the board-faithful build.
 S3_TESTS := tests/device tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_input.py \
-	tests/e2e/test_infer_sdk.py tests/e2e/test_mqtt_store_forward.py tests/e2e/test_device_events_serial.py \
-	tests/e2e/test_device_low_heap.py
+	tests/e2e/test_infer_sdk.py tests/e2e/test_infer_io.py tests/e2e/test_mqtt_store_forward.py \
+	tests/e2e/test_device_events_serial.py tests/e2e/test_device_low_heap.py \
+	tests/host/test_tflite_float_sweep.py tests/host/test_tflite_ops.py
 test-s3: setup
 	EDGEMCP_BUILD=unix-s3 $(VENV)/bin/pytest -q $(S3_TESTS)
 

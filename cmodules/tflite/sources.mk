@@ -4,6 +4,7 @@
 TFLITE_BINDING_SRC += modtflite.c
 TFLITE_CORE_SRC += tfl_model.c
 TFLITE_CORE_SRC += fixedpoint.c
+TFLITE_CORE_SRC += floatmath.c
 TFLITE_CORE_SRC += ops/registry.c
 TFLITE_CORE_SRC += ops/common.c
 TFLITE_CORE_SRC += ops/conv.c

@@ -44,8 +44,11 @@ enum {
 // tfl_op.flags: options that are yes or no.
 enum { TFL_OPT_OFFSET = 1, TFL_OPT_NEW_AXES = 2, TFL_OPT_ALIGN_CORNERS = 4, TFL_OPT_HALF_PIXEL = 8 };
 
-// Tensor flags.
-enum { TFL_T_CONST = 1, TFL_T_ARENA = 2, TFL_T_VAR = 4, TFL_T_USED = 8, TFL_T_GIN = 16, TFL_T_GOUT = 32 };
+// Tensor flags. TFL_T_COPY: constant data not aligned for its type, copied into the arena.
+enum {
+    TFL_T_CONST = 1, TFL_T_ARENA = 2, TFL_T_VAR = 4, TFL_T_USED = 8, TFL_T_GIN = 16, TFL_T_GOUT = 32,
+    TFL_T_COPY = 64,
+};
 
 typedef struct {
     uint8_t *data;
@@ -58,7 +61,7 @@ typedef struct {
     uint32_t name_pos, name_len;
     int32_t first, last;        // lifetime in operator indices
     int32_t alias;              // tensor whose buffer this one shares (RESHAPE), or -1
-    uint32_t offset;            // in the arena
+    uint32_t offset;            // in the arena (TFL_T_COPY: in its persistent part)
 } tfl_tensor;
 
 typedef struct {

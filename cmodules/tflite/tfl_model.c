@@ -454,10 +454,14 @@ static int read_tensor(tfl_interp *it, fb_t *f, const fb_tab *tt, uint32_t bufve
             }
             t->flags |= TFL_T_CONST;
             t->data = (uint8_t *)(uintptr_t)(f->b + dp);
-            // Kernels read weights in place: chips like the ESP32 fault on unaligned words.
+            // Kernels read weights in place, but chips like the ESP32 fault on unaligned words:
+            // data not aligned for its type (a model at an odd address, as a frozen bytes
+            // constant may be) is copied into the arena's persistent part by tfl_bind.
             uintptr_t al = esize > 4 ? 4 : (uintptr_t)esize;
             if ((uintptr_t)t->data & (al - 1)) {
-                return tfl_fail(it, "tensor %lu: constant data not aligned to %d bytes", (unsigned long)i, (int)al);
+                t->flags |= TFL_T_COPY;
+                t->offset = it->persist_bytes;
+                it->persist_bytes += (t->bytes + 15) & ~15u;
             }
         }
     }
@@ -715,6 +719,11 @@ int tfl_bind(tfl_interp *it, uint8_t *arena, size_t size) {
         tfl_tensor *t = &it->t[i];
         if (t->flags & TFL_T_ARENA) {
             t->data = arena + it->t[root_of(it, (int32_t)i)].offset;
+        } else if (t->flags & TFL_T_COPY) {  // once: the interpreter is bound once
+            uint8_t *copy = arena + it->plan_bytes + t->offset;
+            memcpy(copy, t->data, t->bytes);
+            t->data = copy;
+            t->flags &= (uint8_t)~TFL_T_COPY;
         }
     }
     for (uint32_t k = 0; k < it->n_ops; k++) {

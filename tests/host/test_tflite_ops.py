@@ -239,10 +239,47 @@ def prelu(q, x_shape, alpha_shape, const_alpha=True, seed=0):
     return c.mb.build([x] if const_alpha else [x, alpha], [y])
 
 
+def requantize(src, dst, seed, same_scale=False):
+    """QUANTIZE between integer types (src, dst: 'int8', 'uint8', 'int16', 'int32')."""
+    c = Case(seed)
+    shape = [2, 3, 5]
+    types = {"int8": (INT8, -20, 20), "uint8": (T.UINT8, 100, 156), "int16": (T.INT16, -300, 300), "int32": (INT32, -1000, 1000)}
+
+    def t(name, scale):
+        ty, zlo, zhi = types[name]
+        zp = 0 if ty == T.INT16 else int(c.rng.integers(zlo, zhi))
+        return c.mb.tensor(shape, ty, scale=scale, zero_point=zp)
+    x = t(src, float(c.rng.uniform(0.01, 0.05)))
+    if same_scale:  # the converter's uint8 <-> int8 edges: one scale, zero points 128 apart
+        y = c.mb.tensor(shape, types[dst][0], scale=c.scale_of(x),
+                        zero_point=int(c.mb.tensors[x].quantization.zeroPoint[0]) + (128 if dst == "uint8" else -128))
+    else:
+        y = t(dst, float(c.rng.uniform(0.01, 0.05)) * (0.01 if dst in ("int16", "int32") else 1))
+    c.mb.op(OP.QUANTIZE, [x], [y])
+    return c.mb.build([x], [y])
+
+
+def uint8_io_model(seed=0):
+    """A model as TFLite's converter writes one with inference_input_type and
+    inference_output_type uint8: QUANTIZE uint8 -> int8, the int8 graph, QUANTIZE int8 -> uint8."""
+    c = Case(seed)
+    u_in = c.mb.tensor([2, 20], T.UINT8, scale=0.02, zero_point=128)
+    x = c.mb.tensor([2, 20], INT8, scale=0.02, zero_point=0)
+    wt, ws = c.weights([7, 20], True)
+    y = c.act([2, 7], True, scale=64 * 64 * math.sqrt(20) * 0.02 * float(ws.max()) / 60)
+    u_out = c.mb.tensor([2, 7], T.UINT8, scale=c.scale_of(y), zero_point=int(c.mb.tensors[y].quantization.zeroPoint[0]) + 128)
+    c.mb.op(OP.QUANTIZE, [u_in], [x])
+    c.mb.op(OP.FULLY_CONNECTED, [x, wt, c.bias(7, True, x, ws)], [y], BO.FullyConnectedOptions, S.FullyConnectedOptionsT())
+    c.mb.op(OP.QUANTIZE, [y], [u_out])
+    return c.mb.build([u_in], [u_out])
+
+
 def quantize(kind):
     c = Case(2)
     shape = [2, 3, 5]
-    if kind in ("f2q16", "q16q8", "dq16"):
+    if kind == "dqu8":
+        x, y, code = c.mb.tensor(shape, T.UINT8, scale=0.04, zero_point=131), c.act(shape, False), OP.DEQUANTIZE
+    elif kind in ("f2q16", "q16q8", "dq16"):
         t16 = c.mb.tensor(shape, T.INT16, scale=0.0005, zero_point=0)
         if kind == "f2q16":
             x, y, code = c.act(shape, False), t16, OP.QUANTIZE
@@ -531,6 +568,13 @@ CASES["dequantize_int8_to_float"] = lambda: quantize("dq")
 CASES["quantize_float_to_int16"] = lambda: quantize("f2q16")
 CASES["quantize_int16_to_int8"] = lambda: quantize("q16q8")
 CASES["dequantize_int16_to_float"] = lambda: quantize("dq16")
+CASES["dequantize_uint8_to_float"] = lambda: quantize("dqu8")
+for n, (src, dst) in enumerate((("uint8", "int8"), ("int8", "uint8"), ("int8", "int16"), ("int8", "int32"),
+                                ("int16", "int16"), ("int16", "int32"))):
+    CASES[f"quantize_{src}_to_{dst}"] = lambda src=src, dst=dst, n=n: requantize(src, dst, seed=20 + n)
+CASES["quantize_uint8_to_int8_same_scale"] = lambda: requantize("uint8", "int8", seed=30, same_scale=True)
+CASES["quantize_int8_to_uint8_same_scale"] = lambda: requantize("int8", "uint8", seed=31, same_scale=True)
+CASES["model_uint8_io"] = lambda: uint8_io_model()
 
 
 @pytest.fixture(scope="module")
@@ -691,6 +735,35 @@ def test_unsupported_variant_refused_at_load(refused, name):
     assert got.get("error") == "ValueError", got
     for text in REFUSED[name][1]:
         assert text in got["message"], got["message"]
+
+
+@pytest.mark.parametrize("code, src, dst", [(OP.QUANTIZE, "float32", "uint8"), (OP.QUANTIZE, "uint8", "int16"),
+                                            (OP.QUANTIZE, "uint8", "uint8"), (OP.DEQUANTIZE, "uint8", "int8")])
+def test_unsupported_quantize_pair_refused_at_load(device_bin, tmp_path, code, src, dst):
+    """The type pairs tflite-micro refuses are refused at load, naming both types."""
+    c = Case(0)
+    ty = {"float32": FLOAT32, "int8": INT8, "uint8": T.UINT8, "int16": T.INT16}
+    q = {"scale": 0.05, "zero_point": 0}
+    x = c.mb.tensor([1, 4], ty[src], **(q if src != "float32" else {}))
+    y = c.mb.tensor([1, 4], ty[dst], **(q if dst != "float32" else {}))
+    c.mb.op(code, [x], [y])
+    model = c.mb.build([x], [y])
+    with pytest.raises(RuntimeError):  # the oracle refuses it too (float32 -> uint8 only when invoked)
+        it = T.runtime.Interpreter.from_bytes(model)
+        it.set_input(np.zeros((1, 4), T.NP[ty[src]]), 0)
+        it.invoke()
+    got = T.device_batch(device_bin, [{"model": model, "inputs": None}], tmp_path)[0]
+    assert got["error"] == "ValueError", got
+    assert f"{src} input to {dst} output is not supported" in got["message"] and "index 0" in got["message"]
+
+
+def test_quantize_per_channel_output_refused_at_load(device_bin, tmp_path):
+    c = Case(0)
+    x = c.mb.tensor([1, 4], FLOAT32)
+    y = c.mb.tensor([1, 4], INT8, scale=[0.1, 0.2, 0.3, 0.4], zero_point=[0, 0, 0, 0], qdim=1)
+    c.mb.op(OP.QUANTIZE, [x], [y])
+    got = T.device_batch(device_bin, [{"model": c.mb.build([x], [y]), "inputs": None}], tmp_path)[0]
+    assert got["error"] == "ValueError" and "one scale" in got["message"], got
 
 
 def test_other_subgraphs_are_ignored(device_bin, tmp_path):

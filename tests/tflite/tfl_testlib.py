@@ -20,8 +20,8 @@ S = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(S)
 
 INT8, FLOAT32, INT32, INT16 = S.TensorType.INT8, S.TensorType.FLOAT32, S.TensorType.INT32, S.TensorType.INT16
-INT64 = S.TensorType.INT64
-NP = {INT8: np.int8, FLOAT32: np.float32, INT32: np.int32, INT16: np.int16, INT64: np.int64}
+INT64, UINT8 = S.TensorType.INT64, S.TensorType.UINT8
+NP = {INT8: np.int8, FLOAT32: np.float32, INT32: np.int32, INT16: np.int16, INT64: np.int64, UINT8: np.uint8}
 OP = S.BuiltinOperator
 BO = S.BuiltinOptions
 
@@ -87,9 +87,10 @@ class ModelBuilder:
         return bytes(b.Output())
 
 
-def oracle(model, inputs_list):
-    """Raw output bytes from tflite-micro for each list of input arrays."""
-    it = runtime.Interpreter.from_bytes(model)
+def oracle(model, inputs_list, arena_size=None):
+    """Raw output bytes from tflite-micro for each list of input arrays (arena_size: for
+    models whose tensors outgrow tflite-micro's default arena, 10 times the model's size)."""
+    it = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
     n_out = S.Model.GetRootAs(model, 0).Subgraphs(0).OutputsLength()
     res = []
     for inputs in inputs_list:

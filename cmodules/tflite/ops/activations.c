@@ -1,7 +1,9 @@
 // RELU, RELU6, LOGISTIC and TANH, int8 and float32, as TFLite Micro's activations, logistic
-// and tanh kernels compute them (int8 logistic/tanh through gemmlowp's fixed-point functions).
+// and tanh kernels compute them (int8 logistic/tanh through gemmlowp's fixed-point functions;
+// float32 ones through std::exp and std::tanh, whose bits floatmath.c reproduces).
 #include <math.h>
 
+#include "../floatmath.h"
 #include "ops.h"
 
 int tfl_prepare_activation(tfl_interp *it, uint32_t k, tfl_op *op) {
@@ -100,10 +102,10 @@ void tfl_eval_activation(const tfl_interp *it, const tfl_op *op) {
                 v = v > 6.0f ? 6.0f : v < 0.0f ? 0.0f : v;
                 break;
             case TFL_OP_LOGISTIC:
-                v = v > 16.619047164916992188f ? 1.0f : v < -9.0f ? expf(v) : 1.0f / (1.0f + expf(-v));
+                v = v > 16.619047164916992188f ? 1.0f : v < -9.0f ? tfl_expf(v) : 1.0f / (1.0f + tfl_expf(-v));
                 break;
             default:
-                v = tanhf(v);
+                v = tfl_tanhf(v);
         }
         y[i] = v;
     }

@@ -1,7 +1,9 @@
 // SOFTMAX, int8 (TFLite Micro's reference softmax.h fixed-point path: scaled differences to the
-// row maximum, gemmlowp exp, one reciprocal of the sum) and float32.
+// row maximum, gemmlowp exp, one reciprocal of the sum) and float32 (std::exp of the scaled
+// differences, whose bits floatmath.c reproduces, then each over their float sum).
 #include <math.h>
 
+#include "../floatmath.h"
 #include "ops.h"
 
 static int same_shape(const tfl_tensor *a, const tfl_tensor *b) {
@@ -91,7 +93,7 @@ void tfl_eval_softmax(const tfl_interp *it, const tfl_op *op) {
             }
             float sum = 0.0f;
             for (int c = 0; c < depth; c++) {
-                y[c] = expf((x[c] - mx) * op->beta);
+                y[c] = tfl_expf((x[c] - mx) * op->beta);
                 sum += y[c];
             }
             for (int c = 0; c < depth; c++) {

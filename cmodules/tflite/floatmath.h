@@ -1,0 +1,10 @@
+// expf and tanhf with the exact bits of the functions TFLite Micro's float kernels call on the
+// oracle's platform (std::exp, std::tanh: glibc's expf and tanhf on x86_64), computed with
+// IEEE-754 basic operations only, so every platform gets the same bits (see floatmath.c).
+#ifndef TFL_FLOATMATH_H
+#define TFL_FLOATMATH_H
+
+float tfl_expf(float x);
+float tfl_tanhf(float x);
+
+#endif
