@@ -1,9 +1,13 @@
 # MicroPython side of the tflite tests: one process runs a list of jobs, so hundreds of inputs
-# and dozens of models cost one start-up. usage: micropython-edgemcp run_batch.py JOBS.json
-# Each job: {"model": path, "inputs": path or null, "outputs": path or null}. Input records are
+# and dozens of models cost one start-up. usage: micropython-edgemcp run_batch.py JOBS.jsonl
+# One job per line: {"model": path, "inputs": path or null, "outputs": path or null}, read one at
+# a time with the heap collected before each, so every model starts on the heap of a board that
+# loads one model (the board-faithful build's 128 KiB cannot also hold 300 jobs' paths, and a
+# result left live splits the heap under the next model). Input records are
 # the raw bytes of every input tensor, back to back; outputs are written the same way. With
 # "inputs": null the model is invoked once with zeroed inputs (hostile-model runs).
 # Prints one JSON line per job: arena bytes and tensor details, or the exception raised.
+import gc
 import json
 import sys
 
@@ -48,11 +52,15 @@ def run(job):
     return {"count": count, "arena": it.arena_used_bytes(), "inputs": ins, "outputs": outs}
 
 
-with open(sys.argv[1]) as f:
-    jobs = json.load(f)
-for job in jobs:
-    try:
-        r = run(job)
-    except Exception as e:
-        r = {"error": type(e).__name__, "message": str(e)}
-    print(json.dumps(r))
+with open(sys.argv[1]) as jobs:
+    while True:
+        line = jobs.readline()
+        if not line:
+            break
+        gc.collect()
+        try:
+            r = run(json.loads(line))
+        except Exception as e:
+            r = {"error": type(e).__name__, "message": str(e)}
+        print(json.dumps(r))
+        r = line = None  # nothing of this job stays on the heap while the next one loads

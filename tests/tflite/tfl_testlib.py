@@ -119,8 +119,8 @@ def device_batch(device_bin, jobs, workdir, timeout=300, heap="8M"):
             ip.write_bytes(b"".join(x.tobytes() for inputs in job["inputs"] for x in inputs))
             entry.update(inputs=str(ip), outputs=str(op))
         spec.append(entry)
-    jp = workdir / "jobs.json"
-    jp.write_text(json.dumps(spec))
+    jp = workdir / "jobs.jsonl"
+    jp.write_text("".join(json.dumps(e) + "\n" for e in spec))
     r = subprocess.run([device_bin, "-X", f"heapsize={heap}", str(RUN_BATCH), str(jp)],
                        capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
