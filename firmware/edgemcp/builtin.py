@@ -6,7 +6,7 @@ import asyncio
 import binascii
 import machine
 from .registry import tool, resource, prompt, ToolError
-from . import config, server
+from . import config, events, server
 
 _up = [0, time.ticks_ms()]  # uptime counted so far (ms), and the ticks it was counted to
 _cfg = None  # the app's configuration and its stop(reset): given by setup()
@@ -50,6 +50,7 @@ def _info():
         "uptime_ms": uptime_ms(),
         "heap_free": gc.mem_free(),
         "heap_alloc": gc.mem_alloc(),
+        "queue_depth": events.depth(),
         "inference": _no_infer is None,
     }
     if _no_infer:
@@ -58,7 +59,8 @@ def _info():
 
 
 # One report, as a tool and as a resource.
-tool("Board, firmware and MicroPython versions, device id, uptime and heap (after a collection).",
+tool("Board, firmware and MicroPython versions, device id, uptime, heap (after a collection) and "
+     "the events waiting in the flash queue.",
      name="device_info", annotations={"readOnlyHint": True})(_info)
 resource("device://info", name="info", description="Same as the device_info tool.")(_info)
 

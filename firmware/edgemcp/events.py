@@ -48,6 +48,11 @@ async def _erase_ahead():
         _ahead = False
 
 
+def depth():
+    """Events stored and not yet acknowledged by a link; None while the queue is not open."""
+    return None if _q is None else len(_q)
+
+
 @resource("device://queue", description="Flash event queue: use, counters, wear.")
 def queue_stats():
     q = queue()

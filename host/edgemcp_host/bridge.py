@@ -37,6 +37,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from . import __version__
+from .fleet import DEVICES_RESOURCE, FLEET, Fleet
 from .link import DeviceError, LinkError, spawn
 from .metrics import CONTENT_TYPE, Metrics, health
 from .protocol import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND
@@ -58,11 +59,13 @@ def _mcp_error(e):
 
 
 class View:
-    """The names one endpoint shows: every device with prefixes, or one device as it is."""
+    """The names one endpoint shows: every device with prefixes, or one device as it is (the
+    fleet endpoint's clients hear what the aggregated endpoint's do, bar resource updates)."""
 
     def __init__(self, bridge, device=None):
         self.bridge = bridge
-        self.device = device
+        self.fleet = device == FLEET
+        self.device = None if self.fleet else device
 
     def links(self):
         if self.device:
@@ -143,10 +146,13 @@ class _Client:
 class Bridge:
     """All device links and the MCP clients connected to them."""
 
-    def __init__(self, links):
+    def __init__(self, links, fleet_concurrency=16):
         self.links = {link.name: link for link in links}
         if len(self.links) != len(links):
             raise ValueError("two devices have the same name: name them with NAME=PORT")
+        if FLEET in self.links:
+            raise ValueError(f"no device may be named {FLEET!r} (the fleet endpoint's name): rename it with NAME=PORT")
+        self.fleet = Fleet(self, fleet_concurrency)
         self.clients = {}  # handshake-era clients: connection -> (ServerSession, View)
         self.subs = {}  # (device, device URI) -> connections subscribed to it
         self.buses = {}  # View.device (None: aggregated) -> InMemorySubscriptionBus
@@ -186,7 +192,7 @@ class Bridge:
                  "notifications/prompts/list_changed": PromptsListChanged()}.get(method)
         updated = method == "notifications/resources/updated"
         for key, bus in list(self.buses.items()):  # 2026-07-28 clients: their listen streams
-            if key not in (None, link.name):
+            if key not in (None, FLEET, link.name) or (updated and key == FLEET):
                 continue
             if event is not None:
                 spawn(bus.publish(event))
@@ -195,7 +201,7 @@ class Bridge:
         subscribers = self.subs.get((link.name, params.get("uri")), ()) if updated else ()
         for conn, client in list(self.clients.items()):
             view = client.view
-            if view.device not in (None, link.name) or (updated and conn not in subscribers):
+            if view.device not in (None, link.name) or (updated and (view.fleet or conn not in subscribers)):
                 continue
             p = dict(params)
             if updated:
@@ -244,6 +250,19 @@ class Bridge:
                     del self.subs[(dev, uri)]
                     with contextlib.suppress(LinkError, DeviceError):
                         await self.links[dev].request("resources/unsubscribe", {"uri": uri}, timeout=5)
+
+    async def call_tool(self, link, name, arguments, on_progress=None, on_log=None):
+        """tools/call on one device, counted in /metrics; a link or protocol failure is an MCPError."""
+        t0, error = time.perf_counter(), "protocol"
+        try:
+            r = await link.request("tools/call", {"name": name, "arguments": arguments or {}},
+                                   on_progress=on_progress, on_log=on_log)
+            error = "tool" if r.get("isError") else None
+            return r
+        except (LinkError, DeviceError) as e:
+            raise _mcp_error(e) from None
+        finally:  # a cancelled call counts as a protocol error too
+            self.metrics.observe_call(link, name, time.perf_counter() - t0, error)
 
     # ----- MCP servers
 
@@ -307,30 +326,34 @@ class Bridge:
                 await call(view.link(), "ping", {})  # raises the link's error
             return done(ctx, await list_all("tools/list", "tools", rename_named))
 
-        async def call_tool(ctx, params):
-            link, name = view.name_in(params.name, "tool")
+        def relays(ctx):
+            """The callbacks that pass a device's progress and (2026-07-28) log messages on to
+            the client's request: (on_progress, on_log(link) -> callback), None where not wanted."""
             token = ((ctx.params or {}).get("_meta") or {}).get("progressToken")
-            on_progress = on_log = None
+            on_progress = None
             if token is not None:
                 async def on_progress(p):
                     await ctx.session.send_progress_notification(
                         token, p.get("progress", 0), p.get("total"), p.get("message"),
                         related_request_id=ctx.request_id)
-            if modern(ctx):
-                async def on_log(p):
+
+            def on_log(link):
+                if not modern(ctx):
+                    return None
+
+                async def relay(p):
                     logger = p.get("logger")
                     if not view.device:
                         logger = f"{link.name}/{logger}" if logger else link.name
                     await ctx.session.send_log_message(p.get("level", "info"), p.get("data"), logger,
                                                        related_request_id=ctx.request_id)
-            t0, error = time.perf_counter(), "protocol"
-            try:
-                r = await call(link, "tools/call", {"name": name, "arguments": params.arguments or {}},
-                               on_progress=on_progress, on_log=on_log)
-                error = "tool" if r.get("isError") else None
-            finally:  # a cancelled call counts as a protocol error too
-                bridge.metrics.observe_call(link, name, time.perf_counter() - t0, error)
-            return done(ctx, r)
+                return relay
+            return on_progress, on_log
+
+        async def call_tool(ctx, params):
+            link, name = view.name_in(params.name, "tool")
+            on_progress, on_log = relays(ctx)
+            return done(ctx, await bridge.call_tool(link, name, params.arguments, on_progress, on_log(link)))
 
         async def list_resources(ctx, params):
             return done(ctx, await list_all("resources/list", "resources", rename_resource))
@@ -381,6 +404,8 @@ class Bridge:
         async def initialized(ctx, params):
             bridge._track(ctx, view)
 
+        if view.fleet:
+            return self._fleet_server(done, relays, initialized, bus)
         names = ", ".join(self.links)
         server = _Server(
             f"edgemcp-bridge/{device}" if device else "edgemcp-bridge", version=__version__,
@@ -395,9 +420,44 @@ class Bridge:
             # A device's lists and resources can change at any time: nothing is fresh for long.
             cache_hints={m: CacheHint(ttl_ms=0, scope="private") for m in CACHEABLE_METHODS},
         )
-        server.add_notification_handler("notifications/initialized", types.NotificationParams, initialized)
-        server.middleware = []  # no OpenTelemetry span per message: the bridge exports none
-        return server
+        return _finish(server, initialized)
+
+    def _fleet_server(self, done, relays, initialized, bus):
+        """The fleet endpoint's Server (fleet.py): a tool per distinct device tool, fleet_devices
+        and fleet://devices."""
+        fleet = self.fleet
+
+        async def list_tools(ctx, params):
+            return done(ctx, {"tools": fleet.tools()})
+
+        async def call_tool(ctx, params):
+            on_progress, on_log = relays(ctx)
+            device = (params.arguments or {}).get("device")
+            link = self.links.get(device) if isinstance(device, str) else None
+            return done(ctx, await fleet.call(params.name, params.arguments, on_progress,
+                                              on_log(link) if link else None))
+
+        async def list_resources(ctx, params):
+            return done(ctx, {"resources": [DEVICES_RESOURCE]})
+
+        async def read_resource(ctx, params):
+            return done(ctx, await fleet.read(params.uri))
+
+        server = _Server(
+            "edgemcp-bridge/fleet", version=__version__,
+            instructions="edgemcp fleet: each tool runs on the device named in its `device` argument, or on "
+                         "every device that has it with device \"*\"; fleet_devices lists the devices.",
+            on_list_tools=list_tools, on_call_tool=call_tool, on_list_resources=list_resources,
+            on_read_resource=read_resource, on_subscriptions_listen=ListenHandler(bus),
+            cache_hints={m: CacheHint(ttl_ms=0, scope="private") for m in CACHEABLE_METHODS},
+        )
+        return _finish(server, initialized)
+
+
+def _finish(server, initialized):
+    server.add_notification_handler("notifications/initialized", types.NotificationParams, initialized)
+    server.middleware = []  # no OpenTelemetry span per message: the bridge exports none
+    return server
 
 
 _NOTIFICATIONS = {
@@ -454,7 +514,8 @@ async def _std_streams():
 
 
 async def serve_stdio(bridge, device=None):
-    """Serve one MCP client on this process's stdin/stdout until it leaves."""
+    """Serve one MCP client on this process's stdin/stdout until it leaves (device: one device's
+    names, or FLEET for the fleet endpoint)."""
     from mcp.server.stdio import stdio_server
 
     server = bridge.server(device)
@@ -470,7 +531,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeout=600.0):
-    """The Starlette app: `/mcp` (all devices), `/mcp/{device}` (one), `/devices` (JSON list),
+    """The Starlette app: `/mcp` (all devices), `/mcp/{device}` (one), `/mcp/fleet` (fleet.py),
+    `/devices` (JSON list),
     `/healthz` and `/metrics` (metrics.py). Host and Origin are checked (DNS rebinding), and a
     bearer token when one is set (on everything but /healthz).
 
@@ -520,7 +582,7 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeo
 
     async def one_device(scope, receive, send):
         device = scope["path_params"]["device"]
-        if device not in bridge.links:
+        if device not in bridge.links and device != FLEET:
             bad = await checker.validate_request(Request(scope, receive))
             response = bad or JSONResponse({"error": f"no device {device!r}", "devices": list(bridge.links)}, 404)
             await response(scope, receive, send)
@@ -555,7 +617,7 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeo
         nonlocal group
         import anyio
         async with anyio.create_task_group() as group:
-            for device in [None, *bridge.links]:
+            for device in [None, FLEET, *bridge.links]:
                 await manager(device)
             yield
             group.cancel_scope.cancel()

@@ -99,6 +99,7 @@ class Link:
         self.state = "down"
         self.last_error = None
         self.connects = 0
+        self.last_seen = None  # time.time() of the device's last message (the fleet report)
         # Responses and progress for requests nobody waits for any more: a device that ignores
         # cancellation.
         self.stray = 0
@@ -209,6 +210,7 @@ class Link:
 
     def _on_message(self, msg):
         """One JSON-RPC message (a dict) from the device."""
+        self.last_seen = time.time()
         if "method" in msg:
             if "id" in msg:  # the device asked us something: nothing to answer with
                 self._send({"jsonrpc": "2.0", "id": msg["id"],
@@ -331,4 +333,4 @@ class Link:
                 "port": self.transport.describe(), "pid": self.transport.pid,
                 "server_info": self.server_info, "protocol_version": self.protocol_version,
                 "tools": [t.get("name") for t in self.tools], "connects": self.connects, "stray": self.stray,
-                "pending": len(self._pending), "last_error": self.last_error}
+                "pending": len(self._pending), "last_error": self.last_error, "last_seen": self.last_seen}

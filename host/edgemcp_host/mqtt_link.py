@@ -18,6 +18,7 @@ import uuid
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from . import __version__, broker
+from .fleet import FLEET
 from .link import DeviceError, Link, LinkError
 from .protocol import (COMPONENT_CLIENT, DISCONNECTED, PROP_CLIENT_ID, PROP_COMPONENT, PROP_META,
                        PROP_SERVER_NAME_FILTERS, SERVER_PRESENCE, ServerTopics, client_presence, name_filters,
@@ -277,7 +278,7 @@ class Discovery:
     def _link_name(self, sid, server_name):
         base = LINK_NAME_BAD.sub("_", server_name.rsplit("/", 1)[-1])[:24] or "mqtt"
         name = base
-        if name in self.bridge.links:
+        if name in self.bridge.links or name == FLEET:  # "fleet" is the fleet endpoint's
             name = f"{base}-{LINK_NAME_BAD.sub('_', sid)[:7]}"
         return name
 

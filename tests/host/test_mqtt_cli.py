@@ -65,3 +65,39 @@ def test_clear_errors():
     assert r.returncode == 1 and "mqtt:// or mqtts://" in r.stderr
     r = edgemcp("mqtt", "pub", "--broker", "mqtt://127.0.0.1:1", "-U", "novalue", "t", "x")
     assert r.returncode == 1 and "KEY=VALUE" in r.stderr
+
+
+def test_shared_subscription_splits_messages_between_consumers(tmp_path):
+    """Two `sub --share workers` consumers get each message once between them (MQTT 5 shared
+    subscription); a plain subscriber beside them gets every message."""
+    with Broker(tmp_path).start() as b:
+        cmd = [*EDGEMCP, "mqtt", "sub", "--broker", b.url, "--json", "--timeout", "30"]
+        workers = [subprocess.Popen([*cmd, "--share", "workers", "jobs/#"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        watcher = subprocess.Popen([*cmd, "--count", "40", "jobs/#"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 20
+            while b.log().count("$share/workers/jobs/#") < 2 or b.log().count("\tjobs/#") < 1:
+                assert time.monotonic() < deadline, b.log()[-2000:]
+                time.sleep(0.1)
+            for i in range(40):
+                assert edgemcp("mqtt", "pub", "--broker", b.url, "-q", "1", f"jobs/{i % 3}", str(i)).returncode == 0
+            out, err = watcher.communicate(timeout=30)
+            assert watcher.returncode == 0, err
+            assert sorted(int(json.loads(x)["payload"]) for x in out.splitlines()) == list(range(40))
+            got = []
+            for w in workers:
+                w.terminate()
+                out, _ = w.communicate(timeout=10)
+                got.append([int(json.loads(x)["payload"]) for x in out.splitlines()])
+        finally:
+            for p in (*workers, watcher):
+                p.kill()
+                p.wait()
+        assert all(got), f"one consumer got nothing: {got}"
+        assert sorted(got[0] + got[1]) == list(range(40))  # each message once between the two
+    r = edgemcp("mqtt", "sub", "--broker", b.url, "--share", "a/b", "t")
+    assert r.returncode == 1 and "group name" in r.stderr
+    r = edgemcp("mqtt", "sub", "--broker", b.url, "--share", "g", "$share/g/t")
+    assert r.returncode == 1 and "shared subscription already" in r.stderr

@@ -13,11 +13,14 @@ EXAMPLES = """examples:
       a board and a virtual device named "lab" to one MCP client on stdin/stdout
   edgemcp bridge --serial virtual --stdio --device virtual1
       only that device, with its own tool names (as an MCP client's command)
+  edgemcp bridge --mqtt --stdio --fleet
+      every device on the broker behind one tool per distinct tool, with a `device` argument
   EDGEMCP_TOKEN=s3cret edgemcp bridge --serial virtual --http 0.0.0.0:8765 --allow-host mybox.lan
       another interface, asked for explicitly, with a bearer token
 
 names: tools and prompts are DEVICE.NAME on the aggregated endpoint, resources
-edgemcp://DEVICE/URI (the device's URI kept whole); per-device endpoints use the device's names.
+edgemcp://DEVICE/URI (the device's URI kept whole); per-device endpoints use the device's names;
+the fleet endpoint (/mcp/fleet, --fleet) has each tool once, called with device=NAME or "*".
 """
 
 
@@ -60,6 +63,10 @@ def register(sub):
                       help="Streamable HTTP on HOST:PORT (endpoints /mcp and /mcp/DEVICE); only loopback "
                            "addresses unless you name another one here")
     p.add_argument("--device", metavar="NAME", help="stdio: serve only this device, with its own names")
+    p.add_argument("--fleet", action="store_true",
+                   help="stdio: serve the fleet endpoint (one tool per distinct tool, a `device` argument)")
+    p.add_argument("--fleet-concurrency", type=int, default=16, metavar="N",
+                   help="device calls a fleet fan-out (device \"*\") runs at once (default 16)")
     p.add_argument("--token", default=os.environ.get("EDGEMCP_TOKEN"),
                    help="HTTP: require 'Authorization: Bearer TOKEN' (default: $EDGEMCP_TOKEN)")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
@@ -87,13 +94,20 @@ def setup_logging(verbose):
 
 def run(args):
     from ..bridge import Bridge, serve_http, serve_stdio
+    from ..fleet import FLEET
 
     setup_logging(args.verbose)
     if not args.serial and args.mqtt is None:
         print("edgemcp bridge: no devices: add --serial PORT or --serial virtual", file=sys.stderr)
         return 2
+    if args.fleet and (args.device or args.http):
+        print("edgemcp bridge: --fleet is for --stdio without --device; over HTTP it is /mcp/fleet", file=sys.stderr)
+        return 2
+    if args.fleet_concurrency < 1:
+        print("edgemcp bridge: --fleet-concurrency must be at least 1", file=sys.stderr)
+        return 2
     try:
-        bridge = Bridge(make_links(args))
+        bridge = Bridge(make_links(args), args.fleet_concurrency)
     except (ValueError, FileNotFoundError) as e:
         print(f"edgemcp bridge: {e}", file=sys.stderr)
         return 2
@@ -115,11 +129,11 @@ def run(args):
                 warn_exposed(host, args.token)
 
                 def ready(url):
-                    print(f"edgemcp bridge: {url} (devices: " +
+                    print(f"edgemcp bridge: {url} (fleet: {url}/fleet; devices: " +
                           ", ".join(f"{url}/{n}" for n in bridge.links) + ")", file=sys.stderr, flush=True)
                 await serve_http(bridge, host, port, args.token, args.allow_host, ready, args.session_timeout)
             else:
-                await serve_stdio(bridge, args.device)
+                await serve_stdio(bridge, FLEET if args.fleet else args.device)
         finally:
             if mqtt:
                 await mqtt.stop()

@@ -12,6 +12,9 @@ EXAMPLES = """examples:
   edgemcp mqtt pub --qos 1 --retain --user-property unit=C sensors/kitchen/temp 21.5
   echo '{"on": true}' | edgemcp mqtt pub lights/hall -
   edgemcp mqtt sub 'edgemcp/+/events' --count 10
+  edgemcp mqtt sub --share workers 'edgemcp/+/events'
+      one of a group of consumers: the broker gives each message to one of them (MQTT 5
+      shared subscription $share/workers/edgemcp/+/events)
   edgemcp mqtt sub --broker mqtts://broker.local:8883 -u me -P secret '#' --json
 """
 
@@ -40,6 +43,8 @@ def register(sub):
     sb.add_argument("--timeout", "-W", type=float, default=0, help="exit after this many seconds")
     sb.add_argument("--json", action="store_true", help="one JSON object per message, with its properties")
     sb.add_argument("--no-retained", action="store_true", help="skip retained messages")
+    sb.add_argument("--share", metavar="GROUP", help="share the topics with the other subscribers of GROUP "
+                    "(MQTT 5 $share/GROUP/TOPIC): each message reaches one of them")
     broker.add_arguments(sb)
     sb.set_defaults(func=subscribe)
 
@@ -74,7 +79,21 @@ def publish(args):
     return 0
 
 
+def shared(group, topic):
+    """$share/GROUP/TOPIC, for MQTT 5 shared subscriptions (a group name has no / + or #)."""
+    if not group or any(c in group for c in "/+#"):
+        raise ValueError(f"--share {group!r}: a group name is not empty and has no '/', '+' or '#'")
+    if topic.startswith("$share/"):
+        raise ValueError(f"{topic!r} is a shared subscription already: drop --share or the $share/ prefix")
+    return f"$share/{group}/{topic}"
+
+
 def subscribe(args):
+    if args.share is not None:
+        try:
+            args.topics = [shared(args.share, t) for t in args.topics]
+        except ValueError as e:
+            return _fail(str(e))
     got = {"n": 0}
     finished = threading.Event()
     lock = threading.Lock()
