@@ -128,9 +128,20 @@ class Fleet:
         self.bridge = bridge
         self.concurrency = concurrency
         self.reports = {}  # device name -> the last device_info it answered, and when
+        self._sig, self._groups, self._held = None, {}, ()
+
+    def catalog(self):
+        """catalog() of the bridge's links, made again only when a device joins, leaves, goes up
+        or down or has a new tool list (200 devices' schemas are not hashed on every call)."""
+        links = list(self.bridge.links.values())
+        sig = tuple((lk.name, lk.state, id(lk.tools)) for lk in links)
+        if sig != self._sig:
+            # the lists are held so that no new list can get an old one's id
+            self._sig, self._groups, self._held = sig, catalog(links), [lk.tools for lk in links]
+        return self._groups
 
     def tools(self):
-        return [DEVICES_TOOL_DEF, *(fleet_tool(g) for g in catalog(self.bridge.links.values()).values())]
+        return [DEVICES_TOOL_DEF, *(fleet_tool(g) for g in self.catalog().values())]
 
     async def call(self, name, arguments, on_progress=None, on_log=None):
         if name == DEVICES_TOOL:
@@ -138,7 +149,7 @@ class Fleet:
             rows = [r for r in await self.devices() if state in (None, r["state"])]
             return {"content": [{"type": "text", "text": json.dumps({"devices": rows})}],
                     "structuredContent": {"devices": rows}}
-        groups = catalog(self.bridge.links.values())
+        groups = self.catalog()
         g = groups.get(name)
         if g is None:
             raise MCPError(code=INVALID_PARAMS, message=f"unknown tool {name!r} on the fleet",

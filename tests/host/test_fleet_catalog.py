@@ -164,3 +164,15 @@ def test_devices_report_asks_device_info_of_devices_that_are_up():
 def test_no_device_named_fleet():
     with pytest.raises(ValueError, match="fleet"):
         Bridge([make_link("fleet=virtual", 1)])
+
+
+def test_the_catalog_follows_the_devices():
+    b, _ = fleet_of({"a": [ECHO], "b": [INFO]})
+    first = b.fleet.catalog()
+    assert b.fleet.catalog() is first and set(first) == {"echo", "device_info"}
+    b.links["b"].tools = [INFO, ECHO]  # a new tool list (list_changed)
+    assert b.fleet.catalog()["echo"].devices == ["a", "b"]
+    b.links["a"].state = "down"
+    assert b.fleet.catalog()["echo"].devices == ["b"]
+    del b.links["a"]  # an MQTT device that left
+    assert set(b.fleet.catalog()) == {"echo", "device_info"}
