@@ -13,7 +13,11 @@ import time
 import anyio
 import pytest
 
-from _support.bridge import CLI, BridgeProc, http_client
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.shared.exceptions import MCPError
+
+from _support.bridge import CLI, BridgeProc, bridge_cmd, env, http_client, write_configs
 from test_bridge_mqtt_devices import MqttDevice
 
 pytestmark = pytest.mark.timeout(400)
@@ -161,3 +165,58 @@ def test_fleet_two_bridges_one_killed_and_restarted(tmp_path, mqtt_broker):
             br.stop()
         for d in devices:
             d.stop()
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_stdio_fleet_of_serial_devices(tmp_path, mode):
+    """`edgemcp bridge --stdio --fleet` as an MCP client's command, two virtual devices on serial
+    lines: one tool per tool with the device selector, a fan-out with progress per device, the
+    fleet listing as a tool and a resource, and the errors a model can make."""
+    vroot = tmp_path / "vdev"
+    write_configs(vroot, ("a", "b"))
+    cmd = bridge_cmd(vroot, ("a", "b"), "--stdio", "--fleet")
+
+    async def main():
+        params = StdioServerParameters(command=cmd[0], args=cmd[1:], env=env())
+        async with Client(params, mode=mode, read_timeout_seconds=30) as c:
+            with anyio.fail_after(30):
+                while "echo" not in {t.name for t in (await c.list_tools()).tools}:
+                    await anyio.sleep(0.2)
+            tools = {t.name: t for t in (await c.list_tools()).tools}
+            assert {"fleet_devices", "echo", "slow", "device_info"} <= set(tools)
+            assert not any("." in n for n in tools)  # both devices run the same firmware: no variants
+            assert tools["echo"].input_schema["properties"]["device"]["enum"] == ["a", "b", "*"]
+            assert tools["echo"].input_schema["required"] == ["device", "text"]
+            assert structured(await c.call_tool("device_info", {"device": "b"}))["name"] == "dev-b"
+            progress = []
+
+            async def on_progress(done, total, message):
+                progress.append((done, total))
+            r = await c.call_tool("slow", {"device": "*", "seconds": 0.2, "steps": 2}, progress_callback=on_progress)
+            got = ok(structured(r)["results"])
+            assert set(got) == {"a", "b"} and got["a"]["structuredContent"] == {"slept": 0.2, "steps": 2}
+            assert (2, 2) in progress  # the fan-out counts devices as they answer
+            rows = json.loads((await c.read_resource("fleet://devices")).contents[0].text)["devices"]
+            assert [(x["device"], x["kind"], x["state"]) for x in rows] == [("a", "virtual", "up"), ("b", "virtual", "up")]
+            assert all(x["heap_free"] > 0 and x["board"] for x in rows)
+            r = await c.call_tool("fail", {"device": "*", "message": "no"})
+            assert r.is_error and r.structured_content["failed"] == 2  # every device failed
+            for name, args, want in (("nope", {"device": "a"}, "unknown tool"),
+                                     ("echo", {"text": "x"}, "`device` is required"),
+                                     ("echo", {"device": "zz", "text": "x"}, "has no tool")):
+                with pytest.raises(MCPError) as e:
+                    await c.call_tool(name, args)
+                assert e.value.error.code == -32602 and want in e.value.error.message
+    anyio.run(main)
+
+
+def test_fleet_flag_refusals(tmp_path):
+    for extra, want in ((("--fleet", "--http", "127.0.0.1:0"), "--fleet is for --stdio"),
+                        (("--fleet", "--device", "a"), "--fleet is for --stdio"),
+                        (("--fleet-concurrency", "0"), "at least 1")):
+        r = subprocess.run(bridge_cmd(tmp_path, ("a",), *extra), capture_output=True, text=True, env=env(), timeout=30)
+        assert r.returncode == 2 and want in r.stderr, r.stderr
+    write_configs(tmp_path / "v2", ("fleet",))
+    r = subprocess.run(bridge_cmd(tmp_path / "v2", ("fleet",), "--stdio"), capture_output=True, text=True, env=env(),
+                       timeout=30)
+    assert r.returncode == 2 and "fleet endpoint" in r.stderr
