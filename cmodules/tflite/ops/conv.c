@@ -77,6 +77,9 @@ static void conv_q(const tfl_interp *it, const tfl_op *op) {
     const int32_t *m = pc_mult(it, op);
     const int8_t *s = pc_shift(it, op);
     int32_t in_off = op->in_off;
+    // Ungrouped, no dilation across: a filter row's taps read consecutive input pixels, all their
+    // channels, so the tap and channel loops are one (integer sums: the same bits in any order).
+    int run = op->dil_w == 1 && g.FIC == g.IC;
     for (int b = 0; b < g.B; b++) {
         for (int oy = 0; oy < g.OH; oy++) {
             tfl_span ys = rows(op, &g, oy);
@@ -87,6 +90,14 @@ static void conv_q(const tfl_interp *it, const tfl_op *op) {
                     uint32_t acc = 0;
                     for (int fy = ys.f0; fy < ys.f1; fy++) {
                         int iy = ys.i0 + op->dil_h * fy;
+                        if (run) {  // the row's taps and channels are one run in input and filter
+                            const int8_t *xp = x + (((size_t)b * g.H + iy) * g.W + xs.i0 + xs.f0) * g.IC;
+                            const int8_t *fp = f + oc * g.f_oc + ((size_t)fy * g.FW + xs.f0) * g.f_tap;
+                            for (int k = 0, n = (xs.f1 - xs.f0) * g.IC; k < n; k++) {
+                                acc += (uint32_t)(fp[k] * (xp[k] + in_off));
+                            }
+                            continue;
+                        }
                         for (int fx = xs.f0; fx < xs.f1; fx++) {
                             int ix = xs.i0 + op->dil_w * fx;
                             const int8_t *xp = x + (((size_t)b * g.H + iy) * g.W + ix) * g.IC + ic0;
@@ -112,6 +123,10 @@ static void conv_q(const tfl_interp *it, const tfl_op *op) {
 // 1x1, stride 1, ungrouped int8 convolution (the pointwise layers of MobileNets): a dot
 // product per pixel and channel; the input offset is folded in through the filter sums.
 #define PW_MAX_OC 256
+static inline int8_t pw_out(const tfl_op *op, uint32_t acc, int32_t m, int s) {
+    return (int8_t)clampi(add_wrap(mbqm((int32_t)acc, m, s), op->out_off), op->act_min, op->act_max);
+}
+
 TFL_HOT static int conv_1x1_q(const tfl_interp *it, const tfl_op *op) {
     const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
     int IC = dim(in, 3), OC = dim(out, 3);
@@ -133,7 +148,44 @@ TFL_HOT static int conv_1x1_q(const tfl_interp *it, const tfl_op *op) {
         fold[oc] = sum * (uint32_t)op->in_off + (bias ? (uint32_t)bias[oc] : 0);
     }
     size_t pixels = (size_t)dim(out, 0) * dim(out, 1) * dim(out, 2);
-    for (size_t p = 0; p < pixels; p++) {
+    size_t p = 0;
+    // Two pixels by four output channels per pass: each input byte loaded serves four products
+    // and each filter byte two (integer sums: any order gives the reference's bits).
+    for (; p + 2 <= pixels; p += 2) {
+        const int8_t *x0 = x + p * IC, *x1 = x0 + IC;
+        int8_t *y0 = y + p * OC, *y1 = y0 + OC;
+        int oc = 0;
+        for (; oc + 4 <= OC; oc += 4) {
+            const int8_t *f0 = f + (size_t)oc * IC, *f1 = f0 + IC, *f2 = f1 + IC, *f3 = f2 + IC;
+            uint32_t a[8] = {0};
+            for (int c = 0; c < IC; c++) {
+                int32_t u = x0[c], v = x1[c], w0 = f0[c], w1 = f1[c], w2 = f2[c], w3 = f3[c];
+                a[0] += (uint32_t)(w0 * u);
+                a[1] += (uint32_t)(w1 * u);
+                a[2] += (uint32_t)(w2 * u);
+                a[3] += (uint32_t)(w3 * u);
+                a[4] += (uint32_t)(w0 * v);
+                a[5] += (uint32_t)(w1 * v);
+                a[6] += (uint32_t)(w2 * v);
+                a[7] += (uint32_t)(w3 * v);
+            }
+            for (int j = 0; j < 4; j++) {
+                y0[oc + j] = pw_out(op, a[j] + fold[oc + j], m[oc + j], s[oc + j]);
+                y1[oc + j] = pw_out(op, a[4 + j] + fold[oc + j], m[oc + j], s[oc + j]);
+            }
+        }
+        for (; oc < OC; oc++) {
+            const int8_t *fp = f + (size_t)oc * IC;
+            uint32_t a0 = 0, a1 = 0;
+            for (int c = 0; c < IC; c++) {
+                a0 += (uint32_t)(fp[c] * x0[c]);
+                a1 += (uint32_t)(fp[c] * x1[c]);
+            }
+            y0[oc] = pw_out(op, a0 + fold[oc], m[oc], s[oc]);
+            y1[oc] = pw_out(op, a1 + fold[oc], m[oc], s[oc]);
+        }
+    }
+    for (; p < pixels; p++) {  // an odd last pixel
         const int8_t *xp = x + p * IC;
         int8_t *yp = y + p * OC;
         for (int oc = 0; oc < OC; oc++) {
@@ -142,8 +194,7 @@ TFL_HOT static int conv_1x1_q(const tfl_interp *it, const tfl_op *op) {
             for (int c = 0; c < IC; c++) {
                 acc += (uint32_t)(fp[c] * xp[c]);
             }
-            int32_t v = add_wrap(mbqm((int32_t)(acc + fold[oc]), m[oc], s[oc]), op->out_off);
-            yp[oc] = (int8_t)clampi(v, op->act_min, op->act_max);
+            yp[oc] = pw_out(op, acc + fold[oc], m[oc], s[oc]);
         }
     }
     return 1;
@@ -195,14 +246,17 @@ TFL_HOT static void depthwise_q(const tfl_interp *it, const tfl_op *op) {
     int DM = op->depth_mult;
     int32_t in_off = op->in_off;
     uint32_t acc[DW_BLOCK];
+    // A block is whole groups of DM outputs where DM fits in it (OC = IC * DM, so every block
+    // then starts at a group); a larger multiplier runs through the channel-by-channel loop.
+    int block = DM <= DW_BLOCK ? DW_BLOCK - DW_BLOCK % DM : DW_BLOCK;
     for (int b = 0; b < g.B; b++) {
         for (int oy = 0; oy < g.OH; oy++) {
             tfl_span ys = rows(op, &g, oy);
             for (int ox = 0; ox < g.OW; ox++) {
                 tfl_span xs = cols(op, &g, ox);
                 int8_t *yp = y + (((size_t)b * g.OH + oy) * g.OW + ox) * g.OC;
-                for (int c0 = 0; c0 < g.OC; c0 += DW_BLOCK) {
-                    int cn = g.OC - c0 < DW_BLOCK ? g.OC - c0 : DW_BLOCK;
+                for (int c0 = 0; c0 < g.OC; c0 += block) {
+                    int cn = g.OC - c0 < block ? g.OC - c0 : block;
                     for (int j = 0; j < cn; j++) {
                         acc[j] = 0;
                     }
@@ -216,6 +270,15 @@ TFL_HOT static void depthwise_q(const tfl_interp *it, const tfl_op *op) {
                                 xp += c0;
                                 for (int j = 0; j < cn; j++) {
                                     acc[j] += (uint32_t)(fp[j] * (xp[j] + in_off));
+                                }
+                            } else if (DM <= DW_BLOCK) {
+                                // blocks hold whole groups: DM outputs per input channel
+                                const int8_t *xq = xp + c0 / DM;
+                                for (int j = 0; j < cn; j += DM) {
+                                    int32_t xv = *xq++ + in_off;
+                                    for (int k = j; k < j + DM; k++) {
+                                        acc[k] += (uint32_t)(fp[k] * xv);
+                                    }
                                 }
                             } else {
                                 // output channel c reads input channel c / DM
