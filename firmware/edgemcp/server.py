@@ -1,6 +1,8 @@
-# The device's MCP server: JSON-RPC 2.0 parsing and checking, the initialize handshake, the
-# MCP methods and MCP logging, for any number of sessions (one per client and link: serial,
-# MQTT). Protocol extensions add their methods with register(). Imports nothing of the app.
+# The device's MCP server: JSON-RPC 2.0 parsing and checking, the MCP methods and MCP logging,
+# for any number of sessions (one per client and link: serial, MQTT), in both eras of MCP: a
+# request whose _meta names a modern protocol version (2026-07-28) is served statelessly; an
+# initialize selects the 2025 behaviour for that session. Protocol extensions add their methods
+# with register(). Imports nothing of the app.
 import json
 import time
 import asyncio
@@ -10,7 +12,12 @@ except ImportError:  # stock firmware: the same check in Python
     from . import jsonstrict as jsoncheck
 from . import registry, schema
 
-VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
+VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")  # the initialize era
+MODERN = ("2026-07-28",)  # the per-request era: no initialize, no session
+_PV = "io.modelcontextprotocol/protocolVersion"  # request _meta keys of the modern era
+_CAPS = "io.modelcontextprotocol/clientCapabilities"
+_SID = "io.modelcontextprotocol/subscriptionId"
+_LOG = "io.modelcontextprotocol/logLevel"
 LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 # const(): folded by MicroPython's compiler (no import needed); a public name stays a global.
@@ -20,6 +27,7 @@ METHOD_NOT_FOUND = const(-32601)
 INVALID_PARAMS = const(-32602)
 INTERNAL_ERROR = const(-32603)
 RESOURCE_NOT_FOUND = const(-32002)
+UNSUPPORTED_VERSION = const(-32022)
 _MAX_DEPTH = const(32)  # JSON nesting accepted in a message
 _INFO = const(1)  # index of "info" in LEVELS
 
@@ -45,6 +53,8 @@ class Session:
         self.level = _INFO  # index in LEVELS until the client sets one
         self.subs = set()
         self.tasks = {}  # request id -> running async tool task
+        self.listens = {}  # modern subscriptions/listen: request id -> its notification filter
+        self.req_levels = {}  # modern requests in progress that asked for log messages: id -> level
         self.ext = None  # a protocol extension's state for this session (forward.py: its event sink)
 
 
@@ -64,6 +74,8 @@ def close_session(s):
     for t in s.tasks.values():
         t.cancel()
     s.tasks.clear()
+    s.listens.clear()
+    s.req_levels.clear()
     if s in sessions:
         sessions.remove(s)
 
@@ -180,22 +192,58 @@ def receive(s, buf):
         if h:
             h(s, params)
         return
-    h = METHODS.get(method)
-    if h is None:
-        error(s, rid, METHOD_NOT_FOUND, "method not found: " + method)
-        return
-    if not s.ready and method not in ("initialize", "ping"):
-        error(s, rid, INVALID_REQUEST, "not initialized: send initialize first")
-        return
+    meta = params.get("_meta")
+    v = meta.get(_PV) if isinstance(meta, dict) else None
+    modern = v is not None and v not in VERSIONS
     try:
+        if modern:
+            h = _modern_handler(method, meta, v)
+            lv = meta.get(_LOG)
+            if lv in LEVELS:  # the device log goes to this request while it runs
+                s.req_levels[rid] = LEVELS.index(lv)
+        else:
+            h = METHODS.get(method)
+            if h is None or method in MODERN_ONLY:
+                raise RpcError(METHOD_NOT_FOUND, "method not found: " + method)
+            if not s.ready and method not in ("initialize", "ping"):
+                raise RpcError(INVALID_REQUEST, "not initialized: send initialize first")
         r = h(s, rid, params)
     except RpcError as e:
+        if modern and e.code == RESOURCE_NOT_FOUND:  # the modern era's code for it
+            e.code = INVALID_PARAMS
         error(s, rid, e.code, e.message, e.data)
     except Exception as e:  # a bug must not take the device down
         error(s, rid, INTERNAL_ERROR, "internal error: %r" % e)
     else:
         if r is not _PENDING:
-            reply(s, rid, r)
+            reply(s, rid, _modern_result(method, r) if modern else r)
+            s.req_levels.pop(rid, None)
+        return
+    s.req_levels.pop(rid, None)
+
+
+def _modern_handler(method, meta, v):
+    # A modern request: its version and capabilities checked, and no method of the other era.
+    if v not in MODERN:
+        raise RpcError(UNSUPPORTED_VERSION, "Unsupported protocol version",
+                       {"supported": MODERN + VERSIONS, "requested": v})
+    if not isinstance(meta.get(_CAPS), dict):
+        raise RpcError(INVALID_PARAMS, "_meta must carry %s (an object)" % _CAPS)
+    h = METHODS.get(method)
+    if h is None or method in LEGACY_ONLY:
+        raise RpcError(METHOD_NOT_FOUND, "method not found in %s: %s" % (v, method))
+    return h
+
+
+def _modern_result(method, r):
+    # What every modern result carries: its type, the server's identity, and on the
+    # cacheable methods how long it stays fresh (nothing is: tools and resources can change).
+    r["resultType"] = "complete"
+    r["_meta"] = {"io.modelcontextprotocol/serverInfo": _server_info()}
+    if method in _CACHEABLE:
+        r["ttlMs"] = 0
+        r["cacheScope"] = "public"
+    return r
 
 
 _PENDING = object()  # the reply is sent later by a task
@@ -208,23 +256,29 @@ def _str_param(p, key):
     return v
 
 
+def _server_info():
+    return {"name": settings["name"], "version": settings["version"]}
+
+
+def _capabilities(modern):
+    if modern:  # notifications come on subscriptions/listen; the log level with each request
+        return {"tools": {"listChanged": True}, "resources": {"subscribe": True, "listChanged": True},
+                "prompts": {"listChanged": True}}
+    return {"tools": {"listChanged": True}, "resources": {"subscribe": True, "listChanged": True},
+            "prompts": {"listChanged": True}, "logging": {}}
+
+
 def _initialize(s, rid, p):
     v = p.get("protocolVersion")
     if not isinstance(v, str):
         raise RpcError(INVALID_PARAMS, "params.protocolVersion must be a string")
     s.version = v if v in VERSIONS else VERSIONS[0]
     s.ready = True
-    r = {
-        "protocolVersion": s.version,
-        "capabilities": {
-            "tools": {"listChanged": True},
-            "resources": {"subscribe": True, "listChanged": True},
-            "prompts": {"listChanged": True},
-            "logging": {},
-        },
-        "serverInfo": {"name": settings["name"], "version": settings["version"]},
-    }
-    return r
+    return {"protocolVersion": s.version, "capabilities": _capabilities(False), "serverInfo": _server_info()}
+
+
+def _discover(s, rid, p):
+    return {"supportedVersions": MODERN + VERSIONS, "capabilities": _capabilities(True)}
 
 
 def _page(items, p, key):
@@ -298,8 +352,8 @@ def _failed(msg):
 def _tools_call(s, rid, p):
     name = _str_param(p, "name")
     t = registry.find_tool(name)
-    if t is None:
-        return _failed("unknown tool: " + name)
+    if t is None:  # a protocol error in MCP, not a tool's failure
+        raise RpcError(INVALID_PARAMS, "unknown tool: " + name, {"tool": name})
     args = p.get("arguments")
     if args is None:
         args = {}
@@ -315,12 +369,13 @@ def _tools_call(s, rid, p):
     except Exception as e:
         return _failed("%s failed: %r" % (name, e))
     if hasattr(r, "send"):  # a coroutine: run it as a task so the link keeps serving
-        s.tasks[rid] = asyncio.create_task(_finish(s, rid, name, r))
+        modern = isinstance(meta, dict) and meta.get(_PV) in MODERN
+        s.tasks[rid] = asyncio.create_task(_finish(s, rid, name, r, modern))
         return _PENDING
     return tool_result(r)
 
 
-async def _finish(s, rid, name, coro):
+async def _finish(s, rid, name, coro, modern):
     try:
         r = tool_result(await coro)
     except asyncio.CancelledError:
@@ -331,13 +386,17 @@ async def _finish(s, rid, name, coro):
         r = _failed("%s failed: %r" % (name, e))
     finally:
         s.tasks.pop(rid, None)
-    reply(s, rid, r)
+        s.req_levels.pop(rid, None)
+    reply(s, rid, _modern_result("tools/call", r) if modern else r)
 
 
 def _cancelled(s, p):
-    t = s.tasks.pop(p.get("requestId"), None)
+    rid = p.get("requestId")
+    t = s.tasks.pop(rid, None)
     if t:
         t.cancel()
+    s.listens.pop(rid, None)  # a listen stream ends by cancellation, without a reply
+    s.req_levels.pop(rid, None)
 
 
 def _resources_list(s, rid, p):
@@ -382,10 +441,42 @@ def _unsubscribe(s, rid, p):
     return {}
 
 
+def _listen(s, rid, p):
+    # subscriptions/listen: acknowledged at once with what the device will send, then open
+    # until the client cancels it; its notifications carry its id.
+    f = p.get("notifications")
+    if not isinstance(f, dict):
+        raise RpcError(INVALID_PARAMS, "params.notifications must be an object")
+    ok = {}
+    for k in ("toolsListChanged", "resourcesListChanged", "promptsListChanged"):
+        if f.get(k) is True:
+            ok[k] = True
+    uris = f.get("resourceSubscriptions")
+    if uris is not None:
+        if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+            raise RpcError(INVALID_PARAMS, "resourceSubscriptions must be a list of URIs")
+        ok["resourceSubscriptions"] = [u for u in uris if registry.find_resource(u) is not None]
+    s.listens[rid] = ok
+    notify(s, "notifications/subscriptions/acknowledged", {"notifications": ok, "_meta": {_SID: rid}})
+    return _PENDING
+
+
+def notify_listeners(method, params, key=None, uri=None):
+    """A list change (key: its listen filter field) or a resource update (uri) to every
+    subscriptions/listen stream that asked for it."""
+    for s in sessions:
+        for rid, f in s.listens.items():
+            if f.get(key) if uri is None else uri in f.get("resourceSubscriptions", ()):
+                p = dict(params)
+                p["_meta"] = {_SID: rid}
+                notify(s, method, p)
+
+
 def notify_resource_updated(uri):
     for s in sessions:
         if uri in s.subs:
             notify(s, "notifications/resources/updated", {"uri": uri})
+    notify_listeners("notifications/resources/updated", {"uri": uri}, uri=uri)
 
 
 def _prompts_list(s, rid, p):
@@ -442,12 +533,20 @@ def log(level, data, logger="edgemcp"):
     for s in sessions:
         if s.ready and n >= s.level:
             notify(s, "notifications/message", {"level": level, "logger": logger, "data": data})
+        for rid, lv in s.req_levels.items():  # modern requests, listen streams tagged as theirs
+            if n >= lv:
+                p = {"level": level, "logger": logger, "data": data}
+                if rid in s.listens:
+                    p["_meta"] = {_SID: rid}
+                notify(s, "notifications/message", p)
     notify_resource_updated("device://log")
 
 
 METHODS = {
     "initialize": _initialize,
     "ping": _ping,
+    "server/discover": _discover,
+    "subscriptions/listen": _listen,
     "tools/list": _tools_list,
     "tools/call": _tools_call,
     "resources/list": _resources_list,
@@ -459,6 +558,12 @@ METHODS = {
     "prompts/get": _prompts_get,
     "logging/setLevel": _set_level,
 }
+
+# The methods of one era only; results of _CACHEABLE carry caching hints in the modern era.
+LEGACY_ONLY = ("initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe")
+MODERN_ONLY = ("server/discover", "subscriptions/listen")
+_CACHEABLE = ("server/discover", "tools/list", "resources/list", "resources/templates/list", "resources/read",
+              "prompts/list")
 
 # notifications/initialized needs nothing: the session is ready once initialize is answered.
 NOTIFICATIONS = {"notifications/cancelled": _cancelled}

@@ -103,9 +103,10 @@ def test_deeply_nested_json(dev):
 
 
 def test_tool_call_errors_are_results(dev):
+    """Bad arguments are the tool's error (a result); an unknown tool is a protocol error."""
     dev.initialize()
-    r = dev.request("tools/call", {"name": "ghost", "arguments": {}})["result"]
-    assert r["isError"] and "unknown tool: ghost" in r["content"][0]["text"]
+    e = dev.request("tools/call", {"name": "ghost", "arguments": {}})["error"]
+    assert e["code"] == -32602 and "unknown tool: ghost" in e["message"] and e["data"] == {"tool": "ghost"}
     r = dev.request("tools/call", {"name": "slow", "arguments": {"seconds": 100}})["result"]
     assert r["isError"] and "arguments.seconds: must be <= 60" in r["content"][0]["text"]
     r = dev.request("tools/call", {"name": "slow", "arguments": {"seconds": 1, "steps": 2.5}})["result"]

@@ -1,10 +1,12 @@
 """The official mcp SDK client talks to the virtual device over stdio (the serial link's
-framing), in legacy mode and in the default auto mode (server/discover, then fallback)."""
+framing), in legacy mode, in the default auto mode (server/discover: the device is dual-era, so
+modern) and in the 2026-07-28 mode."""
 import json
 
 import anyio
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from vdevice import board_root, stdio_params
 
@@ -31,12 +33,16 @@ async def all_tools(client):
             return tools, pages
 
 
-@pytest.mark.parametrize("mode", ["legacy", "auto"])
-def test_handshake_tools_and_paging(params, mode):
+@pytest.mark.parametrize("mode, version", [("legacy", "2025-11-25"), ("auto", "2026-07-28"),
+                                           ("2026-07-28", "2026-07-28")])
+def test_handshake_tools_and_paging(params, mode, version):
+    """The device serves both eras on one stdio link: legacy through initialize, auto finds
+    the modern era with server/discover, and a modern client sends no initialize at all."""
     async def main():
         async with Client(params, mode=mode, read_timeout_seconds=20) as c:
-            assert c.protocol_version == "2025-11-25"
-            assert c.server_info.name == "bench-board"
+            assert c.protocol_version == version
+            if mode != "2026-07-28":  # a client that skips server/discover learns it from each result
+                assert c.server_info.name == "bench-board"
             tools, pages = await all_tools(c)
             names = [t.name for t in tools]
             assert pages >= 2, "a 700-byte page budget must split the tool list"
@@ -47,6 +53,8 @@ def test_handshake_tools_and_paging(params, mode):
             assert not r.is_error and r.structured_content == {"sum": 42.5}
             r = await c.call_tool("echo", {"text": "héllo"})
             assert r.content[0].text == "héllo"
+            if version == "2026-07-28":
+                assert r.meta["io.modelcontextprotocol/serverInfo"]["name"] == "bench-board"
             info = (await c.call_tool("device_info", {})).structured_content
             assert info["micropython"] == "1.25.0" and info["heap_alloc"] > 0 and len(info["device_id"]) == 12
 
@@ -56,8 +64,9 @@ def test_handshake_tools_and_paging(params, mode):
             assert r.is_error and "arguments.b: required" in r.content[0].text
             r = await c.call_tool("device_reset", {"confirm": False})
             assert r.is_error and "confirm" in r.content[0].text
-            r = await c.call_tool("nope", {})
-            assert r.is_error and "unknown tool" in r.content[0].text
+            with pytest.raises(MCPError) as e:  # a protocol error in MCP, both eras
+                await c.call_tool("nope", {})
+            assert e.value.error.code == -32602 and "unknown tool: nope" in e.value.error.message
             r = await c.call_tool("fail", {"message": "boom"})
             assert r.is_error and r.content[0].text == "boom"
     run(main)

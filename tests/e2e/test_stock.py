@@ -129,7 +129,7 @@ def test_no_infer_tool_and_device_info_says_why(tmp_path, stock, models_dir):
     assert info["inference_unavailable"].startswith("no tflite module: stock firmware")
     image = unix_r[3]["result"]["structuredContent"]
     assert image["inference"] is True and "inference_unavailable" not in image
-    assert stock_r[4]["result"]["isError"] and "unknown tool: infer" in stock_r[4]["result"]["content"][0]["text"]
+    assert stock_r[4]["error"]["code"] == -32602 and "unknown tool: infer" in stock_r[4]["error"]["message"]
     uris = [r["uri"] for r in stock_r[5]["result"]["resources"]]
     assert not [u for u in uris if u.startswith("model://")]
     # (in another order: the registry's dict orders by hash, and frozen names hash differently)

@@ -3,13 +3,23 @@
 # lists it under "modules" in /edgemcp.json, as a user would deploy their own tool module.
 import asyncio
 import binascii
-from edgemcp import tool, resource, prompt, log
+from edgemcp import tool, resource, prompt, log, ToolError
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
 WAV = "UklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAEAfAAABAAgAZGF0YQgAAACAgICAgICAgA=="
 IMAGE = {"type": "image", "data": PNG, "mimeType": "image/png"}
 EMBEDDED = {"type": "resource", "resource": {"uri": "test://embedded-resource", "mimeType": "text/plain",
                                              "text": "This is an embedded resource content."}}
+
+
+@tool("Returns a simple text response.")
+def test_simple_text():
+    return "This is a simple text response for testing."
+
+
+@tool("Always fails with a tool error.")
+def test_error_handling():
+    raise ToolError("This tool intentionally returns an error for testing")
 
 
 @tool("Returns a 1x1 PNG image.")

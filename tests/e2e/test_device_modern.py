@@ -1,0 +1,129 @@
+"""MCP 2026-07-28 straight to the device over stdio, with no initialize: the mcp SDK's modern
+client (progress, cancellation, the per-request log level, subscriptions/listen, a missing
+resource), and raw JSON lines for what an SDK never sends (an unknown version, a missing _meta
+key, a method of the other era); both eras on one link."""
+import json
+import os
+import subprocess
+import time
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from vdevice import board_root, device_cmd, device_env, stdio_params
+
+pytestmark = pytest.mark.timeout(120)
+MODERN = "2026-07-28"
+META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
+
+
+@pytest.fixture
+def root(tmp_path):
+    return board_root(tmp_path, {"name": "m-board", "test_tools": True})
+
+
+def test_modern_sdk_client_calls_progress_cancel_and_log(root):
+    async def main():
+        logs = []
+
+        async def on_log(p):
+            logs.append(p)
+        async with Client(stdio_params(root), mode=MODERN, logging_callback=on_log, log_level="info",
+                          read_timeout_seconds=20) as c:
+            names = [t.name for t in (await c.list_tools()).tools]
+            assert {"device_info", "echo", "slow", "fail"} <= set(names)
+            assert names == [t.name for t in (await c.list_tools(cache_mode="bypass")).tools]  # a fixed order
+            progress = []
+
+            async def on_progress(done, total, message):
+                progress.append((done, total))
+            r = await c.call_tool("slow", {"seconds": 0.3, "steps": 3}, progress_callback=on_progress)
+            assert r.structured_content == {"slept": 0.3, "steps": 3} and progress == [(1, 3), (2, 3), (3, 3)]
+            r = await c.call_tool("fail", {"message": "logged"})
+            assert r.is_error and r.content[0].text == "logged"
+            with anyio.fail_after(5):
+                while not any("logged" in str(p.data) for p in logs):  # asked for with log_level
+                    await anyio.sleep(0.05)
+            with anyio.move_on_after(0.5):  # a cancelled call leaves the device serving
+                await c.call_tool("slow", {"seconds": 30, "steps": 1})
+            assert (await c.call_tool("echo", {"text": "after"})).content[0].text == "after"
+            with pytest.raises(MCPError) as e:
+                await c.read_resource("device://nothing-here")
+            assert e.value.error.code == -32602 and e.value.error.data == {"uri": "device://nothing-here"}
+    anyio.run(main)
+
+
+def test_listen_acknowledges_then_tags_each_notification(root):
+    async def main():
+        async with Client(stdio_params(root), mode=MODERN, read_timeout_seconds=20) as c:
+            async with c.listen(resource_subscriptions=["device://log"], tools_list_changed=True) as sub:
+                assert sub.honored.resource_subscriptions == ["device://log"]
+                await c.call_tool("fail", {"message": "a log record"})  # device://log changes
+                with anyio.fail_after(10):
+                    async for event in sub:
+                        assert getattr(event, "uri", None) == "device://log"
+                        break
+    anyio.run(main)
+
+
+def lines(root, *msgs, wait=1.0):
+    """Raw JSON lines to the device; -> its answers by id, and the notifications."""
+    p = subprocess.Popen(device_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         env={**os.environ, **device_env(root)})
+    try:
+        for m in msgs:
+            p.stdin.write((json.dumps(m) + "\n").encode())
+        p.stdin.flush()
+        time.sleep(wait)
+        p.stdin.close()
+        out = p.stdout.read().decode()
+        p.wait(10)
+    finally:
+        p.kill()
+    got = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    return {m["id"]: m for m in got if "id" in m}, [m for m in got if "id" not in m]
+
+
+def req(rid, method, params=None, meta=META):
+    p = dict(params or {})
+    if meta is not None:
+        p["_meta"] = meta
+    return {"jsonrpc": "2.0", "id": rid, "method": method, "params": p}
+
+
+def test_raw_modern_requests_and_both_eras_on_one_link(root):
+    init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}
+    by_id, notes = lines(
+        root,
+        req(1, "server/discover"),
+        req(2, "tools/list", meta={**META, "io.modelcontextprotocol/protocolVersion": "1900-01-01"}),
+        req(3, "tools/list", meta={"io.modelcontextprotocol/protocolVersion": MODERN}),
+        req(4, "ping"),
+        req(5, "logging/setLevel", {"level": "debug"}),
+        req(6, "tools/call", {"name": "ghost", "arguments": {}}),
+        req(7, "tools/list", meta=None),  # no _meta and no initialize: the 2025 era, not initialized
+        req(8, "initialize", init, meta=None),
+        req(9, "tools/list", meta=None),  # now the 2025 era on this link
+        req(10, "resources/read", {"uri": "device://nope"}, meta=None),
+        req(11, "server/discover", meta=None),  # a modern-only method without modern _meta
+        req(12, "resources/list"),  # and the modern era still served beside it
+    )
+    d = by_id[1]["result"]
+    assert d["supportedVersions"] == [MODERN, "2025-11-25", "2025-06-18", "2025-03-26"]
+    assert d["resultType"] == "complete" and d["ttlMs"] == 0 and d["cacheScope"] in ("public", "private")
+    assert d["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "m-board"
+    assert "logging" not in d["capabilities"] and d["capabilities"]["tools"]["listChanged"] is True
+    e = by_id[2]["error"]
+    assert e["code"] == -32022 and e["data"] == {"supported": d["supportedVersions"], "requested": "1900-01-01"}
+    assert by_id[3]["error"]["code"] == -32602 and "clientCapabilities" in by_id[3]["error"]["message"]
+    assert by_id[4]["error"]["code"] == -32601 and by_id[5]["error"]["code"] == -32601  # gone in 2026-07-28
+    assert by_id[6]["error"]["code"] == -32602 and "unknown tool: ghost" in by_id[6]["error"]["message"]
+    assert by_id[7]["error"]["code"] == -32600
+    assert by_id[8]["result"]["protocolVersion"] == "2025-11-25" and "logging" in by_id[8]["result"]["capabilities"]
+    legacy = by_id[9]["result"]
+    assert "resultType" not in legacy and "ttlMs" not in legacy and "echo" in [t["name"] for t in legacy["tools"]]
+    assert by_id[10]["error"]["code"] == -32002  # the 2025 era keeps its resource-not-found code
+    assert by_id[11]["error"]["code"] == -32601
+    assert by_id[12]["result"]["resultType"] == "complete" and by_id[12]["result"]["resources"]
