@@ -228,10 +228,10 @@ def _modern_handler(method, meta, v):
         raise RpcError(UNSUPPORTED_VERSION, "Unsupported protocol version",
                        {"supported": MODERN + VERSIONS, "requested": v})
     if not isinstance(meta.get(_CAPS), dict):
-        raise RpcError(INVALID_PARAMS, "_meta must carry %s (an object)" % _CAPS)
+        raise RpcError(INVALID_PARAMS, "_meta needs " + _CAPS)
     h = METHODS.get(method)
     if h is None or method in LEGACY_ONLY:
-        raise RpcError(METHOD_NOT_FOUND, "method not found in %s: %s" % (v, method))
+        raise RpcError(METHOD_NOT_FOUND, "method not found: " + method)
     return h
 
 
@@ -261,11 +261,11 @@ def _server_info():
 
 
 def _capabilities(modern):
-    if modern:  # notifications come on subscriptions/listen; the log level with each request
-        return {"tools": {"listChanged": True}, "resources": {"subscribe": True, "listChanged": True},
-                "prompts": {"listChanged": True}}
-    return {"tools": {"listChanged": True}, "resources": {"subscribe": True, "listChanged": True},
-            "prompts": {"listChanged": True}, "logging": {}}
+    c = {"tools": {"listChanged": True}, "resources": {"subscribe": True, "listChanged": True},
+         "prompts": {"listChanged": True}}
+    if not modern:  # the modern era has no logging capability: the level comes with each request
+        c["logging"] = {}
+    return c
 
 
 def _initialize(s, rid, p):
@@ -443,7 +443,8 @@ def _unsubscribe(s, rid, p):
 
 def _listen(s, rid, p):
     # subscriptions/listen: acknowledged at once with what the device will send, then open
-    # until the client cancels it; its notifications carry its id.
+    # until the client cancels it; its notifications carry its id. (The device's lists do not
+    # change while it runs: a new module means a restart, which ends every stream.)
     f = p.get("notifications")
     if not isinstance(f, dict):
         raise RpcError(INVALID_PARAMS, "params.notifications must be an object")
@@ -454,29 +455,20 @@ def _listen(s, rid, p):
     uris = f.get("resourceSubscriptions")
     if uris is not None:
         if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
-            raise RpcError(INVALID_PARAMS, "resourceSubscriptions must be a list of URIs")
+            raise RpcError(INVALID_PARAMS, "bad resourceSubscriptions")
         ok["resourceSubscriptions"] = [u for u in uris if registry.find_resource(u) is not None]
     s.listens[rid] = ok
     notify(s, "notifications/subscriptions/acknowledged", {"notifications": ok, "_meta": {_SID: rid}})
     return _PENDING
 
 
-def notify_listeners(method, params, key=None, uri=None):
-    """A list change (key: its listen filter field) or a resource update (uri) to every
-    subscriptions/listen stream that asked for it."""
-    for s in sessions:
-        for rid, f in s.listens.items():
-            if f.get(key) if uri is None else uri in f.get("resourceSubscriptions", ()):
-                p = dict(params)
-                p["_meta"] = {_SID: rid}
-                notify(s, method, p)
-
-
 def notify_resource_updated(uri):
     for s in sessions:
         if uri in s.subs:
             notify(s, "notifications/resources/updated", {"uri": uri})
-    notify_listeners("notifications/resources/updated", {"uri": uri}, uri=uri)
+        for rid, f in s.listens.items():  # modern listen streams, each notification tagged
+            if uri in f.get("resourceSubscriptions", ()):
+                notify(s, "notifications/resources/updated", {"uri": uri, "_meta": {_SID: rid}})
 
 
 def _prompts_list(s, rid, p):
