@@ -34,11 +34,14 @@ def in_process():
 
 
 def frozen_size():
+    # Compiled under the names the manifest freezes them by (edgemcp/NAME.py): a .mpy holds
+    # its source's name, so an absolute path would make the size depend on the checkout's.
     total = {}
+    fw = ROOT / "firmware"
     with tempfile.TemporaryDirectory() as d:
-        for src in sorted(glob.glob(str(ROOT / "firmware/edgemcp/*.py"))):
+        for src in sorted(glob.glob("edgemcp/*.py", root_dir=fw)):
             out = pathlib.Path(d) / (pathlib.Path(src).stem + ".mpy")
-            subprocess.run([str(MPY_CROSS), "-o", str(out), src], check=True)
+            subprocess.run([str(MPY_CROSS), "-o", str(out), src], check=True, cwd=fw)
             total[pathlib.Path(src).name] = out.stat().st_size
     return total
 

@@ -86,7 +86,8 @@ def device_log():
 
 
 @prompt("Ask the model to check this device's health with its tools and resources.",
-        [{"name": "focus", "description": "what to look at closely (memory, errors, ...)", "required": False}])
+        [{"name": "focus", "description": "what to look at closely (memory, errors, ...)", "required": False}],
+        complete={"focus": ("memory", "errors", "log", "uptime", "queue")})
 def health_check(focus=None):
     t = ("Check the health of the edgemcp device '%s'. Call the device_info tool and read the "
          "device://log resource. Report free and allocated heap, uptime and any warnings or errors "

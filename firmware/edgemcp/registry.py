@@ -5,12 +5,14 @@
 class Entry:
     # A declared tool, resource, resource template or prompt: its descriptor (listed as it is)
     # and its handler; a tool's also says whether the handler takes a Context (progress, log)
-    # before its arguments.
-    __slots__ = ("desc", "fn", "ctx")
+    # before its arguments; a prompt's or template's, what completes its arguments or variable
+    # ({name: [values] or fn(prefix) -> [values]}, for completion/complete).
+    __slots__ = ("desc", "fn", "ctx", "complete")
 
-    def __init__(self, desc, fn):
+    def __init__(self, desc, fn, complete=None):
         self.desc = desc
         self.fn = fn
+        self.complete = complete
 
 
 TOOLS = []  # [Entry] in declaration order
@@ -65,7 +67,7 @@ def find_tool(name):
     return None
 
 
-def resource(uri, name=None, description=None, mime_type="application/json"):
+def resource(uri, name=None, description=None, mime_type="application/json", complete=None):
     def deco(fn):
         d = {"name": name or fn.__name__, "mimeType": mime_type}
         if description:
@@ -76,7 +78,7 @@ def resource(uri, name=None, description=None, mime_type="application/json"):
             RESOURCES[uri] = Entry(d, fn)
         else:
             d["uriTemplate"] = uri  # one {var}: enough for model://{name}-style addresses
-            TEMPLATES.append(Entry(d, fn))
+            TEMPLATES.append(Entry(d, fn, complete))
         return fn
     return deco
 
@@ -98,12 +100,12 @@ def find_resource(uri):
     return None
 
 
-def prompt(description, arguments=None, name=None, title=None):
+def prompt(description, arguments=None, name=None, title=None, complete=None):
     # arguments: [{"name", "description", "required"}]
     def deco(fn):
         d = {"name": name or fn.__name__, "description": description, "arguments": arguments or []}
         if title:
             d["title"] = title
-        PROMPTS[d["name"]] = Entry(d, fn)
+        PROMPTS[d["name"]] = Entry(d, fn, complete)
         return fn
     return deco

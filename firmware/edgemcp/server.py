@@ -262,7 +262,7 @@ def _server_info():
 
 def _capabilities(modern):
     c = {"tools": {"listChanged": True}, "resources": {"subscribe": True, "listChanged": True},
-         "prompts": {"listChanged": True}}
+         "prompts": {"listChanged": True}, "completions": {}}
     if not modern:  # the modern era has no logging capability: the level comes with each request
         c["logging"] = {}
     return c
@@ -443,20 +443,14 @@ def _unsubscribe(s, rid, p):
 
 def _listen(s, rid, p):
     # subscriptions/listen: acknowledged at once with what the device will send, then open
-    # until the client cancels it; its notifications carry its id. (The device's lists do not
-    # change while it runs: a new module means a restart, which ends every stream.)
-    f = p.get("notifications")
-    if not isinstance(f, dict):
-        raise RpcError(INVALID_PARAMS, "params.notifications must be an object")
-    ok = {}
-    for k in ("toolsListChanged", "resourcesListChanged", "promptsListChanged"):
-        if f.get(k) is True:
-            ok[k] = True
-    uris = f.get("resourceSubscriptions")
-    if uris is not None:
-        if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
-            raise RpcError(INVALID_PARAMS, "bad resourceSubscriptions")
-        ok["resourceSubscriptions"] = [u for u in uris if registry.find_resource(u) is not None]
+    # until the client cancels it; its notifications carry its id. Resource updates only: the
+    # device's lists do not change while it runs (a new module means a restart, which ends
+    # every stream), so list-changed requests are left out of the acknowledgement.
+    try:
+        uris = p["notifications"].get("resourceSubscriptions") or ()
+        ok = {"resourceSubscriptions": [u for u in uris if registry.find_resource(u) is not None]}
+    except (KeyError, AttributeError, TypeError):
+        raise RpcError(INVALID_PARAMS, "params.notifications: an object, resourceSubscriptions a list of URIs")
     s.listens[rid] = ok
     notify(s, "notifications/subscriptions/acknowledged", {"notifications": ok, "_meta": {_SID: rid}})
     return _PENDING
@@ -495,6 +489,20 @@ def _prompts_get(s, rid, p):
     if isinstance(v, str):
         v = [{"role": "user", "content": {"type": "text", "text": v}}]
     return {"description": pr.desc["description"], "messages": v}
+
+
+def _complete(s, rid, p):
+    # completion/complete for a prompt argument or a template variable: the declared values
+    # that start with what was typed (a function's list as it returns it), 100 at most.
+    ref, arg = p.get("ref"), p.get("argument")
+    try:
+        e = registry.PROMPTS.get(ref["name"]) if ref["type"] == "ref/prompt" else \
+            [t for t in registry.TEMPLATES if t.desc["uriTemplate"] == ref["uri"]][0]
+        src, typed = (e.complete or {}).get(arg["name"]), arg.get("value") or ""
+        vals = src(typed) if callable(src) else [v for v in src or () if v.startswith(typed)]
+    except (TypeError, KeyError, IndexError, AttributeError):  # malformed, or no such prompt or template
+        raise RpcError(INVALID_PARAMS, "completion/complete: unknown ref or bad argument")
+    return {"completion": {"values": vals[:100], "total": len(vals), "hasMore": len(vals) > 100}}
 
 
 def _set_level(s, rid, p):
@@ -549,6 +557,7 @@ METHODS = {
     "prompts/list": _prompts_list,
     "prompts/get": _prompts_get,
     "logging/setLevel": _set_level,
+    "completion/complete": _complete,
 }
 
 # The methods of one era only; results of _CACHEABLE carry caching hints in the modern era.

@@ -395,6 +395,21 @@ class Bridge:
                 p["arguments"] = params.arguments
             return done(ctx, await call(link, "prompts/get", p))
 
+        async def complete(ctx, params):
+            # The reference in the endpoint's names, passed on in the device's (DEVICE.NAME,
+            # edgemcp://DEVICE/URI on the aggregated one).
+            ref = params.ref
+            if ref.type == "ref/prompt":
+                link, name = view.name_in(ref.name, "prompt")
+                dref = {"type": "ref/prompt", "name": name}
+            else:
+                link, uri = view.uri_in(ref.uri)
+                dref = {"type": "ref/resource", "uri": uri}
+            p = {"ref": dref, "argument": params.argument.model_dump(exclude_none=True)}
+            if params.context is not None:
+                p["context"] = params.context.model_dump(exclude_none=True)
+            return done(ctx, await call(link, "completion/complete", p))
+
         async def set_level(ctx, params):
             for link in view.links():
                 if link.state == "up":
@@ -416,6 +431,7 @@ class Bridge:
             on_list_resources=list_resources, on_list_resource_templates=list_templates,
             on_read_resource=read_resource, on_subscribe_resource=subscribe, on_unsubscribe_resource=unsubscribe,
             on_list_prompts=list_prompts, on_get_prompt=get_prompt, on_set_logging_level=set_level,
+            on_completion=complete,
             on_subscriptions_listen=ListenHandler(bus),
             # A device's lists and resources can change at any time: nothing is fresh for long.
             cache_hints={m: CacheHint(ttl_ms=0, scope="private") for m in CACHEABLE_METHODS},

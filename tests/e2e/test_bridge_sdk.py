@@ -144,6 +144,24 @@ def test_http_per_device_endpoint(bridge, mode):
     anyio.run(main)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_http_completion_of_a_prompt_argument(bridge, mode):
+    """completion/complete goes to the device that has the prompt, in that endpoint's names."""
+    from mcp_types import PromptReference
+
+    async def main():
+        async with Client(bridge.url, mode=mode, read_timeout_seconds=30) as c:
+            r = await c.complete(PromptReference(name="a.health_check"), {"name": "focus", "value": "u"})
+            assert r.completion.values == ["uptime"] and r.completion.total == 1
+            with pytest.raises(MCPError) as e:
+                await c.complete(PromptReference(name="health_check"), {"name": "focus", "value": ""})
+            assert e.value.error.code == -32602
+        async with Client(bridge.url + "/b", mode=mode, read_timeout_seconds=30) as c:
+            r = await c.complete(PromptReference(name="health_check"), {"name": "focus", "value": ""})
+            assert r.completion.values == ["memory", "errors", "log", "uptime", "queue"]
+    anyio.run(main)
+
+
 def test_http_resource_subscription(bridge):
     """resources/subscribe goes to the device; its updates come back under the bridge's URI, to
     the clients subscribed, until the last of them unsubscribes."""

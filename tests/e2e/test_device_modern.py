@@ -4,6 +4,8 @@ resource), and raw JSON lines for what an SDK never sends (an unknown version, a
 key, a method of the other era); both eras on one link."""
 import json
 import os
+import pathlib
+import shutil
 import subprocess
 import time
 
@@ -60,6 +62,7 @@ def test_listen_acknowledges_then_tags_each_notification(root):
         async with Client(stdio_params(root), mode=MODERN, read_timeout_seconds=20) as c:
             async with c.listen(resource_subscriptions=["device://log"], tools_list_changed=True) as sub:
                 assert sub.honored.resource_subscriptions == ["device://log"]
+                assert not sub.honored.tools_list_changed  # the device's lists never change while it runs
                 await c.call_tool("fail", {"message": "a log record"})  # device://log changes
                 with anyio.fail_after(10):
                     async for event in sub:
@@ -109,6 +112,13 @@ def test_raw_modern_requests_and_both_eras_on_one_link(root):
         req(10, "resources/read", {"uri": "device://nope"}, meta=None),
         req(11, "server/discover", meta=None),  # a modern-only method without modern _meta
         req(12, "resources/list"),  # and the modern era still served beside it
+        req(13, "completion/complete", {"ref": {"type": "ref/prompt", "name": "health_check"},
+                                        "argument": {"name": "focus", "value": "me"}}),
+        req(14, "completion/complete", {"ref": {"type": "ref/prompt", "name": "health_check"},
+                                        "argument": {"name": "focus", "value": ""}}, meta=None),
+        req(15, "completion/complete", {"ref": {"type": "ref/prompt", "name": "nope"},
+                                        "argument": {"name": "focus", "value": ""}}),
+        req(16, "completion/complete", {"ref": "health_check"}),
     )
     d = by_id[1]["result"]
     assert d["supportedVersions"] == [MODERN, "2025-11-25", "2025-06-18", "2025-03-26"]
@@ -127,3 +137,22 @@ def test_raw_modern_requests_and_both_eras_on_one_link(root):
     assert by_id[10]["error"]["code"] == -32002  # the 2025 era keeps its resource-not-found code
     assert by_id[11]["error"]["code"] == -32601
     assert by_id[12]["result"]["resultType"] == "complete" and by_id[12]["result"]["resources"]
+    # completion of a prompt argument, in both eras; unknown prompts and malformed refs are -32602
+    assert by_id[13]["result"]["completion"] == {"values": ["memory"], "total": 1, "hasMore": False}
+    assert by_id[14]["result"]["completion"]["values"] == ["memory", "errors", "log", "uptime", "queue"]
+    assert "completions" in d["capabilities"] and "completions" in by_id[8]["result"]["capabilities"]
+    assert by_id[15]["error"]["code"] == -32602 and by_id[16]["error"]["code"] == -32602
+
+
+def test_completion_of_a_template_variable_by_a_function(tmp_path):
+    """A module's template completes its variable with a function of what was typed."""
+    root = board_root(tmp_path, {"modules": ["conformance_fixtures"]})
+    shutil.copy(pathlib.Path(__file__).parent / "device_modules/conformance_fixtures.py", root)
+    ref = {"type": "ref/resource", "uri": "test://template/{id}/data"}
+    by_id, _ = lines(root, req(1, "completion/complete", {"ref": ref, "argument": {"name": "id", "value": "4"}}),
+                     req(2, "completion/complete", {"ref": {**ref, "uri": "test://nope/{id}"},
+                                                    "argument": {"name": "id", "value": ""}}),
+                     req(3, "completion/complete", {"ref": ref, "argument": {"name": "other", "value": ""}}))
+    assert by_id[1]["result"]["completion"] == {"values": ["42", "420"], "total": 2, "hasMore": False}
+    assert by_id[2]["error"]["code"] == -32602
+    assert by_id[3]["result"]["completion"]["values"] == []  # a variable with nothing to offer

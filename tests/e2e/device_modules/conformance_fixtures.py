@@ -69,7 +69,8 @@ def static_binary():
     return binascii.a2b_base64(PNG)
 
 
-@resource("test://template/{id}/data", description="Data for an id")
+@resource("test://template/{id}/data", description="Data for an id", complete={"id": lambda typed: [
+    i for i in ("1", "2", "42", "420") if i.startswith(typed)]})
 def template_data(id):
     return {"id": id, "templateTest": True, "data": "Data for ID: " + id}
 
@@ -85,7 +86,8 @@ def test_simple_prompt():
 
 
 @prompt("A prompt with two arguments.", [{"name": "arg1", "description": "first", "required": True},
-                                          {"name": "arg2", "description": "second", "required": True}])
+                                          {"name": "arg2", "description": "second", "required": True}],
+        complete={"arg1": ("paris", "park", "party", "test", "testing")})
 def test_prompt_with_arguments(arg1, arg2):
     return "Prompt with arguments: arg1='%s', arg2='%s'" % (arg1, arg2)
 
