@@ -11,8 +11,9 @@
 #define TFL_MAX_DIMS 6
 
 // Code whose time goes to loading or to moving data, not to arithmetic, is compiled for size (the
-// module's text budget is 64 KiB): such a file puts TFL_FOR_SIZE after its includes. GCC builds
-// (ESP-IDF, unix) honour it; clang, which builds the fuzzer, has no such pragma.
+// module's text budget is 64 KiB): such a file puts TFL_FOR_SIZE after its includes, a kernel's
+// file before its load-time part, at its end. GCC builds (ESP-IDF, unix) honour it; clang, which
+// builds the fuzzer, has no such pragma.
 #if defined(__GNUC__) && !defined(__clang__)
 #define TFL_FOR_SIZE _Pragma("GCC optimize(\"Os\")")
 #else

@@ -23,130 +23,13 @@ enum {
     L_X = 0, L_W = 1, L_R = 5, L_PEEP = 9, L_BIAS = 12, L_PROJ = 16, L_H = 18, L_C = 19, L_NORM = 20,
 };
 
-static int present(const tfl_op *op, int j) {
-    return op->in[j] >= 0;
-}
-
-static int any_present(const tfl_op *op, int j0, int j1) {
-    for (int j = j0; j < j1; j++) {
-        if (present(op, j)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int is_mat(const tfl_tensor *t, int rows, int cols) {
-    return t->ndim == 2 && dim(t, 0) == rows && dim(t, 1) == cols;
-}
-
 // int8: the multipliers of the eight fully connected products (gate g's input product at 2g, its
 // recurrent product at 2g + 1) and of the three products of gates (forget gate x cell, input gate x
 // cell gate, tanh(cell) x output gate), in the arena's persistent part (tfl_bind_lstm fills them).
 enum { M_FC = 0, M_FORGET = 8, M_INPUT = 9, M_HIDDEN = 10, N_MULT = 11 };
 
-static int prepare_q(tfl_interp *it, uint32_t k, tfl_op *op) {
-    for (int j = L_W; j < L_PEEP; j++) {
-        if (IN(j)->nscales != 1 || IN(j)->zero_point != 0) {
-            return tfl_op_err(it, k, "int8 weights need one scale and zero point 0 (per-channel scales are not supported)");
-        }
-    }
-    // The cell state scale is 2^p: TFLite Micro's int16 tanh of the cell takes its input in Q3.12
-    // shifted by 12 + p bits, which must stay a shift its arithmetic does not overflow.
-    int p;
-    float m = frexpf(IN(L_C)->scale, &p);
-    p--;
-    if (m != 0.5f || p < -43 || p > 2) {
-        return tfl_op_err(it, k, "the int16 cell state scale must be a power of two, 2^-43 to 2^2");
-    }
-    op->left_shift = 12 + p;
-    // The clip quantized as TFLite Micro does: cell_clip / scale in double, into int16, truncated.
-    double qc = (double)op->alpha / (double)IN(L_C)->scale;
-    op->radius = (int32_t)(qc > 32767.0 ? 32767.0 : qc);
-    op->in_off = -IN(L_X)->zero_point;
-    op->w_off = -IN(L_H)->zero_point;
-    op->out_off = IN(L_H)->zero_point;
-    op->pc_off = it->persist_bytes;
-    it->persist_bytes += (N_MULT * 8 + 15) & ~15u;
-    return TFL_OK;
-}
-
 static int32_t *mults(const tfl_interp *it, const tfl_op *op) {
     return (int32_t *)(void *)(it->arena + it->plan_bytes + op->pc_off);
-}
-
-static void set_mult(int32_t *m, int i, double real) {
-    tfl_quantize_multiplier(real, &m[2 * i], &m[2 * i + 1]);
-}
-
-// As TFLite Micro derives them, in double from the float scales: products of the fully connected
-// layers into Q3.12 (scale 2^-12), gate outputs in Q0.15 (2^-15).
-void tfl_bind_lstm(tfl_interp *it, tfl_op *op) {
-    int32_t *m = mults(it, op);
-    double x_s = IN(L_X)->scale, h_s = IN(L_H)->scale, c_s = IN(L_C)->scale, q12 = 1.0 / 4096, q15 = 1.0 / 32768;
-    for (int g = 0; g < 4; g++) {
-        set_mult(m, M_FC + 2 * g, x_s * (double)IN(L_W + g)->scale / q12);
-        set_mult(m, M_FC + 2 * g + 1, h_s * (double)IN(L_R + g)->scale / q12);
-    }
-    set_mult(m, M_FORGET, q15 * c_s / c_s);
-    set_mult(m, M_INPUT, q15 * q15 / c_s);
-    set_mult(m, M_HIDDEN, q15 * q15 / h_s);
-}
-
-int tfl_prepare_lstm(tfl_interp *it, uint32_t k, tfl_op *op) {
-    if (any_present(op, L_PEEP, L_PEEP + 3)) {
-        return tfl_op_err(it, k, "peephole (cell-to-gate) weights are not supported");
-    }
-    if (any_present(op, L_PROJ, L_PROJ + 2)) {
-        return tfl_op_err(it, k, "projection is not supported");
-    }
-    if (any_present(op, L_NORM, L_NORM + 4)) {
-        return tfl_op_err(it, k, "layer normalization is not supported");
-    }
-    if (!present(op, L_W) && !present(op, L_R)) {
-        return tfl_op_err(it, k, "CIFG (no input gate) is not supported");
-    }
-    for (int j = L_W; j < L_PEEP; j++) {
-        if (!present(op, j) || !present(op, L_BIAS + (j - L_W) % 4)) {
-            return tfl_op_err(it, k, "needs the input and recurrent weights and the bias of every gate");
-        }
-    }
-    if (!present(op, L_H) || !present(op, L_C) || !(IN(L_H)->flags & TFL_T_VAR) || !(IN(L_C)->flags & TFL_T_VAR)) {
-        return tfl_op_err(it, k, "the output state (input 18) and cell state (input 19) must be variable tensors");
-    }
-    // TFLite Micro applies no activation to the cell gate but TANH (it asserts on any other).
-    if (op->act != 4) {
-        return tfl_op_err(it, k, "the cell activation must be TANH");
-    }
-    if (!(op->alpha >= 0.0f)) {
-        return tfl_op_err(it, k, "the cell clip must not be negative");
-    }
-    const tfl_tensor *x = IN(L_X), *h = IN(L_H), *c = IN(L_C), *y = OUT(0);
-    int q = is_q(x), ty = x->type;
-    int ok = (q || ty == TFL_FLOAT32) && h->type == ty && y->type == ty && c->type == (q ? TFL_INT16 : ty);
-    for (int j = L_W; j < L_PEEP; j++) {
-        ok = ok && IN(j)->type == ty && IN(L_BIAS + (j - L_W) % 4)->type == (q ? TFL_INT32 : ty);
-    }
-    if (!ok) {
-        return tfl_op_err(it, k, "unsupported tensor types (int8: int8 input, weights, output state and output, "
-                                 "int32 biases, an int16 cell state; float32: every tensor float32)");
-    }
-    if (x->ndim != 3 || h->ndim != 2 || y->ndim != 3) {
-        return tfl_op_err(it, k, "tensor shapes do not match");
-    }
-    int tm = op->flags & TFL_OPT_TIME_MAJOR;
-    int batch = dim(x, tm ? 1 : 0), n_in = dim(x, 2), n_cell = dim(h, 1);
-    ok = (uint64_t)flat(h) == (uint64_t)batch * (uint32_t)n_cell && flat(c) == flat(h) && dim(y, 0) == dim(x, 0) &&
-         dim(y, 1) == dim(x, 1) && dim(y, 2) == n_cell;
-    for (int g = 0; g < 4; g++) {
-        const tfl_tensor *b = IN(L_BIAS + g);
-        ok = ok && is_mat(IN(L_W + g), n_cell, n_in) && is_mat(IN(L_R + g), n_cell, n_cell) && b->ndim == 1 &&
-             dim(b, 0) == n_cell;
-    }
-    if (!ok) {
-        return tfl_op_err(it, k, "tensor shapes do not match");
-    }
-    return q ? prepare_q(it, k, op) : TFL_OK;
 }
 
 // The reference fully connected and mul kernels clamp their float results to the activation
@@ -321,4 +204,124 @@ void tfl_eval_lstm(const tfl_interp *it, const tfl_op *op) {
             }
         }
     }
+}
+
+// Loading: checks and parameters, compiled for size (the kernels above are not).
+TFL_FOR_SIZE
+
+static int present(const tfl_op *op, int j) {
+    return op->in[j] >= 0;
+}
+
+static int any_present(const tfl_op *op, int j0, int j1) {
+    for (int j = j0; j < j1; j++) {
+        if (present(op, j)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_mat(const tfl_tensor *t, int rows, int cols) {
+    return t->ndim == 2 && dim(t, 0) == rows && dim(t, 1) == cols;
+}
+
+static int prepare_q(tfl_interp *it, uint32_t k, tfl_op *op) {
+    for (int j = L_W; j < L_PEEP; j++) {
+        if (IN(j)->nscales != 1 || IN(j)->zero_point != 0) {
+            return tfl_op_err(it, k, "int8 weights need one scale and zero point 0 (per-channel scales are not supported)");
+        }
+    }
+    // The cell state scale is 2^p: TFLite Micro's int16 tanh of the cell takes its input in Q3.12
+    // shifted by 12 + p bits, which must stay a shift its arithmetic does not overflow.
+    int p;
+    float m = frexpf(IN(L_C)->scale, &p);
+    p--;
+    if (m != 0.5f || p < -43 || p > 2) {
+        return tfl_op_err(it, k, "the int16 cell state scale must be a power of two, 2^-43 to 2^2");
+    }
+    op->left_shift = 12 + p;
+    // The clip quantized as TFLite Micro does: cell_clip / scale in double, into int16, truncated.
+    double qc = (double)op->alpha / (double)IN(L_C)->scale;
+    op->radius = (int32_t)(qc > 32767.0 ? 32767.0 : qc);
+    op->in_off = -IN(L_X)->zero_point;
+    op->w_off = -IN(L_H)->zero_point;
+    op->out_off = IN(L_H)->zero_point;
+    op->pc_off = it->persist_bytes;
+    it->persist_bytes += (N_MULT * 8 + 15) & ~15u;
+    return TFL_OK;
+}
+
+static void set_mult(int32_t *m, int i, double real) {
+    tfl_quantize_multiplier(real, &m[2 * i], &m[2 * i + 1]);
+}
+
+// As TFLite Micro derives them, in double from the float scales: products of the fully connected
+// layers into Q3.12 (scale 2^-12), gate outputs in Q0.15 (2^-15).
+void tfl_bind_lstm(tfl_interp *it, tfl_op *op) {
+    int32_t *m = mults(it, op);
+    double x_s = IN(L_X)->scale, h_s = IN(L_H)->scale, c_s = IN(L_C)->scale, q12 = 1.0 / 4096, q15 = 1.0 / 32768;
+    for (int g = 0; g < 4; g++) {
+        set_mult(m, M_FC + 2 * g, x_s * (double)IN(L_W + g)->scale / q12);
+        set_mult(m, M_FC + 2 * g + 1, h_s * (double)IN(L_R + g)->scale / q12);
+    }
+    set_mult(m, M_FORGET, q15 * c_s / c_s);
+    set_mult(m, M_INPUT, q15 * q15 / c_s);
+    set_mult(m, M_HIDDEN, q15 * q15 / h_s);
+}
+
+int tfl_prepare_lstm(tfl_interp *it, uint32_t k, tfl_op *op) {
+    if (any_present(op, L_PEEP, L_PEEP + 3)) {
+        return tfl_op_err(it, k, "peephole (cell-to-gate) weights are not supported");
+    }
+    if (any_present(op, L_PROJ, L_PROJ + 2)) {
+        return tfl_op_err(it, k, "projection is not supported");
+    }
+    if (any_present(op, L_NORM, L_NORM + 4)) {
+        return tfl_op_err(it, k, "layer normalization is not supported");
+    }
+    if (!present(op, L_W) && !present(op, L_R)) {
+        return tfl_op_err(it, k, "CIFG (no input gate) is not supported");
+    }
+    for (int j = L_W; j < L_PEEP; j++) {
+        if (!present(op, j) || !present(op, L_BIAS + (j - L_W) % 4)) {
+            return tfl_op_err(it, k, "needs the input and recurrent weights and the bias of every gate");
+        }
+    }
+    if (!present(op, L_H) || !present(op, L_C) || !(IN(L_H)->flags & TFL_T_VAR) || !(IN(L_C)->flags & TFL_T_VAR)) {
+        return tfl_op_err(it, k, "the output state (input 18) and cell state (input 19) must be variable tensors");
+    }
+    // TFLite Micro applies no activation to the cell gate but TANH (it asserts on any other).
+    if (op->act != 4) {
+        return tfl_op_err(it, k, "the cell activation must be TANH");
+    }
+    if (!(op->alpha >= 0.0f)) {
+        return tfl_op_err(it, k, "the cell clip must not be negative");
+    }
+    const tfl_tensor *x = IN(L_X), *h = IN(L_H), *c = IN(L_C), *y = OUT(0);
+    int q = is_q(x), ty = x->type;
+    int ok = (q || ty == TFL_FLOAT32) && h->type == ty && y->type == ty && c->type == (q ? TFL_INT16 : ty);
+    for (int j = L_W; j < L_PEEP; j++) {
+        ok = ok && IN(j)->type == ty && IN(L_BIAS + (j - L_W) % 4)->type == (q ? TFL_INT32 : ty);
+    }
+    if (!ok) {
+        return tfl_op_err(it, k, "unsupported tensor types (int8: int8 input, weights, output state and output, "
+                                 "int32 biases, an int16 cell state; float32: every tensor float32)");
+    }
+    if (x->ndim != 3 || h->ndim != 2 || y->ndim != 3) {
+        return tfl_op_err(it, k, "tensor shapes do not match");
+    }
+    int tm = op->flags & TFL_OPT_TIME_MAJOR;
+    int batch = dim(x, tm ? 1 : 0), n_in = dim(x, 2), n_cell = dim(h, 1);
+    ok = (uint64_t)flat(h) == (uint64_t)batch * (uint32_t)n_cell && flat(c) == flat(h) && dim(y, 0) == dim(x, 0) &&
+         dim(y, 1) == dim(x, 1) && dim(y, 2) == n_cell;
+    for (int g = 0; g < 4; g++) {
+        const tfl_tensor *b = IN(L_BIAS + g);
+        ok = ok && is_mat(IN(L_W + g), n_cell, n_in) && is_mat(IN(L_R + g), n_cell, n_cell) && b->ndim == 1 &&
+             dim(b, 0) == n_cell;
+    }
+    if (!ok) {
+        return tfl_op_err(it, k, "tensor shapes do not match");
+    }
+    return q ? prepare_q(it, k, op) : TFL_OK;
 }
