@@ -209,3 +209,7 @@ float tfl_tanhf(float x) {
     }
     return (ux >> 31) ? -z : z;
 }
+
+float tfl_logisticf(float x) {
+    return x > 16.619047164916992188f ? 1.0f : x < -9.0f ? tfl_expf(x) : 1.0f / (1.0f + tfl_expf(-x));
+}

@@ -6,5 +6,8 @@
 
 float tfl_expf(float x);
 float tfl_tanhf(float x);
+// The float LOGISTIC of TFLite Micro's reference logistic.h (1 above its upper cutoff, exp(x)
+// below its lower one, 1 / (1 + exp(-x)) between), for LOGISTIC and the LSTM gates alike.
+float tfl_logisticf(float x);
 
 #endif

@@ -22,3 +22,4 @@ TFLITE_CORE_SRC += ops/indices.c
 TFLITE_CORE_SRC += ops/resize.c
 TFLITE_CORE_SRC += ops/transpose_conv.c
 TFLITE_CORE_SRC += ops/svdf.c
+TFLITE_CORE_SRC += ops/lstm.c

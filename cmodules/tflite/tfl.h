@@ -11,8 +11,9 @@
 #define TFL_MAX_DIMS 6
 
 // Code whose time goes to loading or to moving data, not to arithmetic, is compiled for size (the
-// module's text budget is 64 KiB): such a file puts TFL_FOR_SIZE after its includes. GCC builds
-// (ESP-IDF, unix) honour it; clang, which builds the fuzzer, has no such pragma.
+// module's text budget is 64 KiB): such a file puts TFL_FOR_SIZE after its includes, a kernel's
+// file before its load-time part, at its end. GCC builds (ESP-IDF, unix) honour it; clang, which
+// builds the fuzzer, has no such pragma.
 #if defined(__GNUC__) && !defined(__clang__)
 #define TFL_FOR_SIZE _Pragma("GCC optimize(\"Os\")")
 #else
@@ -38,11 +39,13 @@ enum {
     TFL_OP_HARD_SWISH = 117, TFL_OP_GATHER = 36, TFL_OP_TRANSPOSE = 39, TFL_OP_SQUEEZE = 43,
     TFL_OP_STRIDED_SLICE = 45, TFL_OP_SPLIT = 49, TFL_OP_ARG_MAX = 56, TFL_OP_EXPAND_DIMS = 70,
     TFL_OP_PACK = 83, TFL_OP_UNPACK = 88, TFL_OP_RESIZE_BILINEAR = 23, TFL_OP_RESIZE_NEAREST_NEIGHBOR = 97,
-    TFL_OP_TRANSPOSE_CONV = 67, TFL_OP_SVDF = 27,
+    TFL_OP_TRANSPOSE_CONV = 67, TFL_OP_SVDF = 27, TFL_OP_UNIDIRECTIONAL_SEQUENCE_LSTM = 44,
 };
 
 // tfl_op.flags: options that are yes or no.
-enum { TFL_OPT_OFFSET = 1, TFL_OPT_NEW_AXES = 2, TFL_OPT_ALIGN_CORNERS = 4, TFL_OPT_HALF_PIXEL = 8 };
+enum {
+    TFL_OPT_OFFSET = 1, TFL_OPT_NEW_AXES = 2, TFL_OPT_ALIGN_CORNERS = 4, TFL_OPT_HALF_PIXEL = 8, TFL_OPT_TIME_MAJOR = 16,
+};
 
 // Tensor flags. TFL_T_COPY: constant data not aligned for its type, copied into the arena.
 enum {
@@ -75,7 +78,7 @@ typedef struct {
     float fmin, fmax, beta;
     int16_t stride_w, stride_h, dil_w, dil_h, pad_w, pad_h, fw, fh, depth_mult, axis;
     uint32_t pc_off, pc_n;      // per-channel multipliers in the arena's persistent part
-    float alpha;                // LEAKY_RELU's slope
+    float alpha;                // LEAKY_RELU's slope; UNIDIRECTIONAL_SEQUENCE_LSTM's cell clip
     int16_t num;                // SPLIT's, PACK's and UNPACK's part count; GATHER's batch_dims; SVDF's rank
     uint8_t mask_begin, mask_end, mask_shrink, flags;  // STRIDED_SLICE's masks; TFL_OPT_*
 } tfl_op;

@@ -212,7 +212,7 @@ enum {
     OPT_SOFTMAX = 9, OPT_CONCATENATION = 10, OPT_ADD = 11, OPT_MUL = 21,
     OPT_SUB = 28, OPT_LEAKY_RELU = 75, OPT_GATHER = 23, OPT_STRIDED_SLICE = 32, OPT_SPLIT = 35,
     OPT_PACK = 59, OPT_UNPACK = 64, OPT_RESIZE_BILINEAR = 15, OPT_RESIZE_NEAREST_NEIGHBOR = 74,
-    OPT_TRANSPOSE_CONV = 49, OPT_SVDF = 6,
+    OPT_TRANSPOSE_CONV = 49, OPT_SVDF = 6, OPT_UNIDIRECTIONAL_SEQUENCE_LSTM = 71,
 };
 
 // The BuiltinOptions union type an operator's options come in; 0 for none.
@@ -237,6 +237,7 @@ static int options_type(int code) {
         case TFL_OP_RESIZE_NEAREST_NEIGHBOR: return OPT_RESIZE_NEAREST_NEIGHBOR;
         case TFL_OP_TRANSPOSE_CONV: return OPT_TRANSPOSE_CONV;
         case TFL_OP_SVDF: return OPT_SVDF;
+        case TFL_OP_UNIDIRECTIONAL_SEQUENCE_LSTM: return OPT_UNIDIRECTIONAL_SEQUENCE_LSTM;
         default: return 0;
     }
 }
@@ -326,6 +327,11 @@ static void read_options(fb_t *f, const fb_tab *ot, tfl_op *op) {
         case TFL_OP_SVDF:
             op->num = (int16_t)clamp_i16(fb_i32(f, &o, 0, 0));
             op->act = fb_u8(f, &o, 1, 0);
+            break;
+        case TFL_OP_UNIDIRECTIONAL_SEQUENCE_LSTM:  // proj_clip (2) only matters with projection
+            op->act = fb_u8(f, &o, 0, 0);
+            op->alpha = fb_f32(f, &o, 1, 0.0f);
+            op->flags = fb_u8(f, &o, 3, 0) ? TFL_OPT_TIME_MAJOR : 0;
             break;
         case TFL_OP_PACK:
         case TFL_OP_UNPACK:

@@ -143,6 +143,59 @@ def svdf(q, state_type=T.INT16, rank=2, act=RELU, batch=1, n_in=40, filters=64, 
     return c.mb.build([x], [y])
 
 
+TANH = 4
+LSTM_PEEPHOLE, LSTM_PROJECTION, LSTM_NORM = range(9, 12), range(16, 18), range(20, 24)
+
+
+def lstm(q, batch=1, steps=5, n_in=6, n_cell=8, time_major=False, clip=0.0, act=TANH, seed=0, extra=(), cifg=False,
+         cell_scale=2.0 ** -11, h_zp=0, per_channel=False, act_type=INT8):
+    """UNIDIRECTIONAL_SEQUENCE_LSTM in the 24-input form TFLite Micro runs: input, four input and four
+    recurrent weights, four gate biases, the output and cell states as variable tensors (the seeded
+    inputs run as one sequence on both runtimes). int8 as the converter quantizes it: int8 input,
+    weights (one scale each, small enough that the gates do not saturate) and output state, int32
+    biases, an int16 cell state of scale 2^p; or all float32. extra: optional inputs (peephole,
+    projection, layer norm) to fill with constants, for the refusal tests; cifg: no input gate."""
+    c = Case(seed)
+    r = c.rng
+    shape = [steps, batch, n_in] if time_major else [batch, steps, n_in]
+    out_shape = [steps, batch, n_cell] if time_major else [batch, steps, n_cell]
+    if q:
+        x_scale = 0.03
+        x = c.mb.tensor(shape, act_type, scale=x_scale, zero_point=int(r.integers(-10, 10)))
+
+        def w(*shape):
+            n = shape[0] if per_channel else 1
+            scales = r.uniform(0.001, 0.004, n).astype(np.float32)
+            return c.mb.tensor(list(shape), INT8, data=r.integers(-127, 128, shape), scale=scales,
+                               zero_point=np.zeros(n, np.int64))
+
+        def b(n):
+            return c.mb.tensor([n], INT32, data=r.integers(-4000, 4000, n), scale=x_scale * 0.0025, zero_point=0)
+        h = c.mb.tensor([batch, n_cell], act_type, scale=1 / 128, zero_point=h_zp)
+        cell = c.mb.tensor([batch, n_cell], T.INT16, scale=cell_scale, zero_point=0)
+        y = c.mb.tensor(out_shape, act_type, scale=1 / 128, zero_point=h_zp)
+    else:
+        x = c.mb.tensor(shape, FLOAT32)
+
+        def w(*shape):
+            return c.mb.tensor(list(shape), FLOAT32, data=r.uniform(-1, 1, shape).astype(np.float32))
+        b = w
+        h, cell = c.mb.tensor([batch, n_cell], FLOAT32), c.mb.tensor([batch, n_cell], FLOAT32)
+        y = c.mb.tensor(out_shape, FLOAT32)
+    ins = [x] + [w(n_cell, n_in) for _ in range(4)] + [w(n_cell, n_cell) for _ in range(4)] + [-1] * 3
+    ins += [b(n_cell) for _ in range(4)] + [-1, -1]
+    c.mb.tensors[h].isVariable = c.mb.tensors[cell].isVariable = True
+    ins += [h, cell] + [-1] * 4
+    for j in extra:
+        ins[j] = w(n_cell, n_cell) if j == 16 else w(n_cell)
+    if cifg:
+        ins[1] = ins[5] = ins[12] = -1
+    o = S.UnidirectionalSequenceLSTMOptionsT()
+    o.fusedActivationFunction, o.cellClip, o.timeMajor = act, clip, time_major
+    c.mb.op(OP.UNIDIRECTIONAL_SEQUENCE_LSTM, ins, [y], BO.UnidirectionalSequenceLSTMOptions, o)
+    return c.mb.build([x], [y])
+
+
 def fc(q, act=NONE, per_channel=False, bias=True, batches=3, depth=20, units=7, seed=0):
     c = Case(seed)
     x = c.act([batches, depth], q)
@@ -558,6 +611,15 @@ CASES["transpose_conv_int8_per_tensor"] = lambda: transpose_conv(True, per_chann
 CASES["svdf_int8_int8_state"] = lambda: svdf(True, state_type=INT8, seed=2)
 CASES["svdf_float32_relu6"] = lambda: svdf(False, act=RELU6, seed=3)
 CASES["svdf_float32_relu_n1_to_1"] = lambda: svdf(False, act=RELU_N1_TO_1, rank=4, seed=4)
+for q, tn in ((True, "int8"), (False, "float32")):
+    CASES[f"lstm_{tn}_batch1_step1"] = lambda q=q: lstm(q, steps=1)
+    CASES[f"lstm_{tn}_batch1_steps5"] = lambda q=q: lstm(q, seed=1)
+    CASES[f"lstm_{tn}_batch2_steps6"] = lambda q=q: lstm(q, batch=2, steps=6, n_in=5, n_cell=7, seed=2, h_zp=5)
+    CASES[f"lstm_{tn}_batch2_time_major"] = lambda q=q: lstm(q, batch=2, steps=6, time_major=True, seed=3, h_zp=-3)
+    CASES[f"lstm_{tn}_batch2_cell_clip"] = lambda q=q: lstm(q, batch=2, steps=5, clip=0.5, seed=4)
+    CASES[f"lstm_{tn}_time_major_cell_clip"] = lambda q=q: lstm(q, batch=3, steps=7, n_in=12, n_cell=16, time_major=True,
+                                                               clip=0.8, seed=5, cell_scale=2.0 ** -13)
+CASES["lstm_int8_cell_scale_2e-9"] = lambda: lstm(True, steps=6, seed=6, cell_scale=2.0 ** -9, clip=1.0)
 CASES["arg_max_int8_ties_first"] = lambda: arg_max(INT8, (4, 40), 1)
 for code, n in ((OP.MAXIMUM, "maximum"), (OP.MINIMUM, "minimum")):
     CASES[f"{n}_int16"] = lambda code=code: minmax(T.INT16, code, (3, 4), (4,), seed=3)
@@ -659,7 +721,16 @@ REFUSED = {
     "svdf_no_bias": (lambda: svdf(False, bias=False), ["SVDF", "needs the bias"]),
     "svdf_int16_state_int8_time": (lambda: svdf_mixed_state(), ["SVDF", "both int8 or both int16"]),
     "svdf_state_not_variable": (lambda: svdf_constant_state(), ["tensor 4", "never computed"]),
-    "unidirectional_sequence_lstm": (lambda: lstm_stub(), ["unsupported operator UNIDIRECTIONAL_SEQUENCE_LSTM"]),
+    "lstm_peephole": (lambda: lstm(False, extra=LSTM_PEEPHOLE), ["UNIDIRECTIONAL_SEQUENCE_LSTM", "peephole"]),
+    "lstm_int8_projection": (lambda: lstm(True, extra=LSTM_PROJECTION), ["UNIDIRECTIONAL_SEQUENCE_LSTM", "projection"]),
+    "lstm_layer_norm": (lambda: lstm(False, extra=LSTM_NORM), ["UNIDIRECTIONAL_SEQUENCE_LSTM", "layer normalization"]),
+    "lstm_cifg": (lambda: lstm(False, cifg=True), ["UNIDIRECTIONAL_SEQUENCE_LSTM", "CIFG"]),
+    "lstm_relu_cell_activation": (lambda: lstm(False, act=RELU), ["UNIDIRECTIONAL_SEQUENCE_LSTM", "TANH"]),
+    "lstm_negative_cell_clip": (lambda: lstm(False, clip=-1.0), ["UNIDIRECTIONAL_SEQUENCE_LSTM", "cell clip"]),
+    "lstm_int8_per_channel": (lambda: lstm(True, per_channel=True), ["UNIDIRECTIONAL_SEQUENCE_LSTM", "per-channel"]),
+    "lstm_int16_activations": (lambda: lstm(True, act_type=T.INT16), ["UNIDIRECTIONAL_SEQUENCE_LSTM", "tensor types"]),
+    "lstm_int8_cell_scale_not_power_of_two": (lambda: lstm(True, cell_scale=0.0003),
+                                              ["UNIDIRECTIONAL_SEQUENCE_LSTM", "power of two"]),
     "resize_nearest_empty_input": (lambda: resize(True, OP.RESIZE_NEAREST_NEIGHBOR, (1, 0, 4, 2), (3, 3)),
                                    ["RESIZE_NEAREST_NEIGHBOR", "height and width"]),
     "gather_int32": (lambda: gather(INT32, (10, 4), [[1, 9, 3]]), ["GATHER", "int32"]),
@@ -695,14 +766,6 @@ def svdf_constant_state():
     def edit(tensors):
         tensors[4].isVariable = False
     return svdf_edit(edit)
-
-
-def lstm_stub():
-    """UNIDIRECTIONAL_SEQUENCE_LSTM (not run here yet): refused by name whatever its tensors."""
-    c = Case(0)
-    x, y = c.act([1, 3, 4], False), c.act([1, 3, 2], False)
-    c.mb.op(OP.UNIDIRECTIONAL_SEQUENCE_LSTM, [x], [y])
-    return c.mb.build([x], [y])
 
 
 def strided_slice_masked(field):

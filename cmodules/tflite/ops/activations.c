@@ -102,7 +102,7 @@ void tfl_eval_activation(const tfl_interp *it, const tfl_op *op) {
                 v = v > 6.0f ? 6.0f : v < 0.0f ? 0.0f : v;
                 break;
             case TFL_OP_LOGISTIC:
-                v = v > 16.619047164916992188f ? 1.0f : v < -9.0f ? tfl_expf(v) : 1.0f / (1.0f + tfl_expf(-v));
+                v = tfl_logisticf(v);
                 break;
             default:
                 v = tfl_tanhf(v);

@@ -147,8 +147,13 @@ int tfl_prepare_filter(tfl_interp *it, uint32_t k, tfl_op *op, int channels) {
     return TFL_OK;
 }
 
-// Per-channel multipliers: real = in_scale * w_scale[c] / out_scale, in double.
+// Per-channel multipliers: real = in_scale * w_scale[c] / out_scale, in double (and the int8
+// LSTM's, lstm.c).
 void tfl_bind_op(tfl_interp *it, tfl_op *op) {
+    if (op->code == TFL_OP_UNIDIRECTIONAL_SEQUENCE_LSTM && is_q(IN(0))) {
+        tfl_bind_lstm(it, op);
+        return;
+    }
     if (!op->pc_n) {
         return;
     }

@@ -144,5 +144,8 @@ int tfl_prepare_transpose_conv(tfl_interp *it, uint32_t k, tfl_op *op);  // tran
 void tfl_eval_transpose_conv(const tfl_interp *it, const tfl_op *op);
 int tfl_prepare_svdf(tfl_interp *it, uint32_t k, tfl_op *op);            // svdf.c
 void tfl_eval_svdf(const tfl_interp *it, const tfl_op *op);
+int tfl_prepare_lstm(tfl_interp *it, uint32_t k, tfl_op *op);            // lstm.c
+void tfl_eval_lstm(const tfl_interp *it, const tfl_op *op);
+void tfl_bind_lstm(tfl_interp *it, tfl_op *op);  // from tfl_bind_op
 
 #endif

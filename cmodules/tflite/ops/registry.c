@@ -48,6 +48,7 @@ static const tfl_kernel kernels[] = {
     {TFL_OP_RESIZE_NEAREST_NEIGHBOR, 2, 2, 2, 0, tfl_prepare_resize, tfl_eval_resize},
     {TFL_OP_TRANSPOSE_CONV, 3, 4, 3, 0, tfl_prepare_transpose_conv, tfl_eval_transpose_conv},
     {TFL_OP_SVDF, 5, 5, 3, 0, tfl_prepare_svdf, tfl_eval_svdf},
+    {TFL_OP_UNIDIRECTIONAL_SEQUENCE_LSTM, 24, 24, 1, 0, tfl_prepare_lstm, tfl_eval_lstm},
 };
 
 #define N_KERNELS (sizeof(kernels) / sizeof(kernels[0]))
