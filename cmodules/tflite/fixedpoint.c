@@ -3,11 +3,15 @@
 #include <math.h>
 
 #include "fixedpoint.h"
+#include "tfl.h"
 
 int32_t mbqm(int32_t x, int32_t m, int shift) {
     int ls = shift > 0 ? shift : 0, rs = shift > 0 ? 0 : -shift;
     return rdpot(srdhm(wrap_shl(x, ls), m), rs);
 }
+
+// The rest runs at load or once per element of a softmax or logistic: compiled for size.
+TFL_FOR_SIZE
 
 void tfl_quantize_multiplier(double m, int32_t *q, int32_t *shift) {
     if (m == 0.0 || !(fabs(m) < 1e30)) {

@@ -24,6 +24,9 @@
 #include <string.h>
 
 #include "floatmath.h"
+#include "tfl.h"
+
+TFL_FOR_SIZE
 
 static uint32_t f2u(float f) {
     uint32_t u;

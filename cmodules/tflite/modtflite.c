@@ -6,6 +6,8 @@
 #include "py/runtime.h"
 #include "tfl.h"
 
+TFL_FOR_SIZE
+
 typedef struct {
     mp_obj_base_t base;
     mp_obj_t model;

@@ -6,6 +6,8 @@
 #include "../floatmath.h"
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 int tfl_prepare_activation(tfl_interp *it, uint32_t k, tfl_op *op) {
     const tfl_tensor *in = IN(0), *out = OUT(0);
     int q = is_q(in);

@@ -6,6 +6,8 @@
 
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 int tfl_op_err(tfl_interp *it, uint32_t k, const char *what) {
     const tfl_op *op = &it->ops[k];
     return tfl_fail(it, "operator %s (index %lu): %s", tfl_op_name(op->code), (unsigned long)k, what);

@@ -41,33 +41,7 @@ static inline tfl_span cols(const tfl_op *op, const conv_geom *g, int ox) {
     return tfl_taps(ox, op->stride_w, op->pad_w, op->dil_w, g->W, g->FW);
 }
 
-// CONV_2D and DEPTHWISE_CONV_2D alike, but for the filter's shape.
-int tfl_prepare_conv(tfl_interp *it, uint32_t k, tfl_op *op) {
-    int depthwise = op->code == TFL_OP_DEPTHWISE_CONV_2D;
-    const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
-    if (in->ndim != 4 || w->ndim != 4 || out->ndim != 4) {
-        return tfl_op_err(it, k, "tensors must be 4-D");
-    }
-    int oc = dim(out, 3), ic = dim(in, 3), oh, ow;
-    if (depthwise) {
-        if (dim(w, 0) != 1 || dim(w, 3) != oc || op->depth_mult < 1 || oc != ic * op->depth_mult) {
-            return tfl_op_err(it, k, "filter shape does not match the channels");
-        }
-    } else {
-        int fic = dim(w, 3);
-        if (dim(w, 0) != oc || fic < 1 || ic < 1 || oc < 1 || ic % fic != 0 || oc % (ic / fic) != 0) {
-            return tfl_op_err(it, k, "filter shape does not match the channels");
-        }
-    }
-    if (!tfl_window(dim(in, 1), dim(w, 1), op->stride_h, op->dil_h, op->padding, &oh, &op->pad_h) ||
-        !tfl_window(dim(in, 2), dim(w, 2), op->stride_w, op->dil_w, op->padding, &ow, &op->pad_w)) {
-        return tfl_op_err(it, k, "invalid stride, dilation or padding");
-    }
-    if (dim(out, 0) != dim(in, 0) || dim(out, 1) != oh || dim(out, 2) != ow) {
-        return tfl_op_err(it, k, "output shape does not match the input");
-    }
-    return tfl_prepare_filter(it, k, op, oc);
-}
+static void conv_f(const tfl_interp *it, const tfl_op *op);
 
 static void conv_q(const tfl_interp *it, const tfl_op *op) {
     const conv_geom g = geom_of(it, op);
@@ -200,40 +174,6 @@ TFL_HOT static int conv_1x1_q(const tfl_interp *it, const tfl_op *op) {
     return 1;
 }
 
-// float32 CONV_2D and DEPTHWISE_CONV_2D: each output sums its taps and channels in the
-// reference order (float adds do not reorder).
-static void conv_f(const tfl_interp *it, const tfl_op *op) {
-    const conv_geom g = geom_of(it, op);
-    const float *x = (const float *)(const void *)IN(0)->data, *f = (const float *)(const void *)IN(1)->data;
-    const float *bias = opt_data(it, op, 2);
-    float *y = (float *)(void *)OUT(0)->data;
-    for (int b = 0; b < g.B; b++) {
-        for (int oy = 0; oy < g.OH; oy++) {
-            tfl_span ys = rows(op, &g, oy);
-            for (int ox = 0; ox < g.OW; ox++) {
-                tfl_span xs = cols(op, &g, ox);
-                float *yp = y + (((size_t)b * g.OH + oy) * g.OW + ox) * g.OC;
-                for (int oc = 0; oc < g.OC; oc++) {
-                    int ic0 = (oc / g.ocpg) * g.FIC;
-                    float total = 0.0f;
-                    for (int fy = ys.f0; fy < ys.f1; fy++) {
-                        int iy = ys.i0 + op->dil_h * fy;
-                        for (int fx = xs.f0; fx < xs.f1; fx++) {
-                            int ix = xs.i0 + op->dil_w * fx;
-                            const float *xp = x + (((size_t)b * g.H + iy) * g.W + ix) * g.IC + ic0;
-                            const float *fp = f + oc * g.f_oc + ((size_t)fy * g.FW + fx) * g.f_tap;
-                            for (int c = 0; c < g.FIC; c++) {
-                                total += xp[c] * fp[c];
-                            }
-                        }
-                    }
-                    yp[oc] = act_f(total + (bias ? bias[oc] : 0.0f), op->fmin, op->fmax);
-                }
-            }
-        }
-    }
-}
-
 // int8 depthwise: all channels of a pixel at once, tap by tap, in blocks of DW_BLOCK.
 #define DW_BLOCK 64
 TFL_HOT static void depthwise_q(const tfl_interp *it, const tfl_op *op) {
@@ -311,5 +251,71 @@ TFL_HOT void tfl_eval_conv(const tfl_interp *it, const tfl_op *op) {
         depthwise_q(it, op);
     } else if (!conv_1x1_q(it, op)) {
         conv_q(it, op);
+    }
+}
+
+// The checks at load and the float32 kernel (no vision model of ours runs it) are compiled for
+// size: the int8 kernels above keep the speed.
+TFL_FOR_SIZE
+
+// CONV_2D and DEPTHWISE_CONV_2D alike, but for the filter's shape.
+int tfl_prepare_conv(tfl_interp *it, uint32_t k, tfl_op *op) {
+    int depthwise = op->code == TFL_OP_DEPTHWISE_CONV_2D;
+    const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
+    if (in->ndim != 4 || w->ndim != 4 || out->ndim != 4) {
+        return tfl_op_err(it, k, "tensors must be 4-D");
+    }
+    int oc = dim(out, 3), ic = dim(in, 3), oh, ow;
+    if (depthwise) {
+        if (dim(w, 0) != 1 || dim(w, 3) != oc || op->depth_mult < 1 || oc != ic * op->depth_mult) {
+            return tfl_op_err(it, k, "filter shape does not match the channels");
+        }
+    } else {
+        int fic = dim(w, 3);
+        if (dim(w, 0) != oc || fic < 1 || ic < 1 || oc < 1 || ic % fic != 0 || oc % (ic / fic) != 0) {
+            return tfl_op_err(it, k, "filter shape does not match the channels");
+        }
+    }
+    if (!tfl_window(dim(in, 1), dim(w, 1), op->stride_h, op->dil_h, op->padding, &oh, &op->pad_h) ||
+        !tfl_window(dim(in, 2), dim(w, 2), op->stride_w, op->dil_w, op->padding, &ow, &op->pad_w)) {
+        return tfl_op_err(it, k, "invalid stride, dilation or padding");
+    }
+    if (dim(out, 0) != dim(in, 0) || dim(out, 1) != oh || dim(out, 2) != ow) {
+        return tfl_op_err(it, k, "output shape does not match the input");
+    }
+    return tfl_prepare_filter(it, k, op, oc);
+}
+
+// float32 CONV_2D and DEPTHWISE_CONV_2D: each output sums its taps and channels in the
+// reference order (float adds do not reorder).
+static void conv_f(const tfl_interp *it, const tfl_op *op) {
+    const conv_geom g = geom_of(it, op);
+    const float *x = (const float *)(const void *)IN(0)->data, *f = (const float *)(const void *)IN(1)->data;
+    const float *bias = opt_data(it, op, 2);
+    float *y = (float *)(void *)OUT(0)->data;
+    for (int b = 0; b < g.B; b++) {
+        for (int oy = 0; oy < g.OH; oy++) {
+            tfl_span ys = rows(op, &g, oy);
+            for (int ox = 0; ox < g.OW; ox++) {
+                tfl_span xs = cols(op, &g, ox);
+                float *yp = y + (((size_t)b * g.OH + oy) * g.OW + ox) * g.OC;
+                for (int oc = 0; oc < g.OC; oc++) {
+                    int ic0 = (oc / g.ocpg) * g.FIC;
+                    float total = 0.0f;
+                    for (int fy = ys.f0; fy < ys.f1; fy++) {
+                        int iy = ys.i0 + op->dil_h * fy;
+                        for (int fx = xs.f0; fx < xs.f1; fx++) {
+                            int ix = xs.i0 + op->dil_w * fx;
+                            const float *xp = x + (((size_t)b * g.H + iy) * g.W + ix) * g.IC + ic0;
+                            const float *fp = f + oc * g.f_oc + ((size_t)fy * g.FW + fx) * g.f_tap;
+                            for (int c = 0; c < g.FIC; c++) {
+                                total += xp[c] * fp[c];
+                            }
+                        }
+                    }
+                    yp[oc] = act_f(total + (bias ? bias[oc] : 0.0f), op->fmin, op->fmax);
+                }
+            }
+        }
     }
 }

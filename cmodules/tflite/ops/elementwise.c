@@ -4,6 +4,8 @@
 // compared, maximum_minimum.h), PRELU (int8 and float32, up to 4-D, prelu.h).
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 // Broadcasting, shapes aligned on the right: each input dim equals the output's or is 1, and
 // the output's is the larger of the two (unless one of them is 0).
 static int broadcasts(const tfl_tensor *a, const tfl_tensor *b, const tfl_tensor *out) {

@@ -2,6 +2,8 @@
 // Micro's reference fully_connected.h computes it: one dot product per batch row and output.
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 int tfl_prepare_fully_connected(tfl_interp *it, uint32_t k, tfl_op *op) {
     const tfl_tensor *in = IN(0), *w = IN(1), *out = OUT(0);
     if (op->padding != 0) {

@@ -3,6 +3,8 @@
 // and saturation (the helpers below), and its multipliers cut down to 16 bits.
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 // DownScaleInt32ToInt16Multiplier: a Q0.31 multiplier rounded to Q0.15.
 static int32_t down16(int32_t m) {
     return m >= INT32_MAX - (1 << 15) ? INT16_MAX : (m + (1 << 15)) >> 16;

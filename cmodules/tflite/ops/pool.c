@@ -2,6 +2,8 @@
 // windows clipped to the input, averages rounded half away from zero.
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 int tfl_prepare_pool(tfl_interp *it, uint32_t k, tfl_op *op) {
     const tfl_tensor *in = IN(0), *out = OUT(0);
     if (in->ndim != 4 || out->ndim != 4) {

@@ -7,6 +7,8 @@
 
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 // The requantizations TFLite Micro's QUANTIZE runs (an integer input type to an output type).
 static int requantizes(int in, int out) {
     switch (in) {

@@ -1,6 +1,8 @@
 // MEAN over constant axes, int8 and float32, as TFLite Micro's reduce kernel computes it.
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 int tfl_prepare_mean(tfl_interp *it, uint32_t k, tfl_op *op) {
     const tfl_tensor *in = IN(0), *out = OUT(0);
     uint32_t n;

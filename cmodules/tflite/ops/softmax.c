@@ -6,6 +6,8 @@
 #include "../floatmath.h"
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 static int same_shape(const tfl_tensor *a, const tfl_tensor *b) {
     if (a->ndim != b->ndim) {
         return 0;

@@ -5,6 +5,8 @@
 // time weights. int8 applies no fused activation (TFLite Micro does not), float32 does.
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 // The tensors: input [batch, n_input], feature weights [filters, n_input], time weights
 // [filters, memory], bias [units] (optional), state [batch, memory * filters], output
 // [batch, units]. TFLite Micro reads the bias without checking it is there, so it is required.

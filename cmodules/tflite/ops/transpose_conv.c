@@ -5,6 +5,8 @@
 // gathers per output (integer sums do not depend on the order).
 #include "ops.h"
 
+TFL_FOR_SIZE
+
 // The inputs come as (output shape, filter, input[, bias]): prepare puts them in CONV_2D's order
 // (input, filter[, bias]) so that the filter preparation and per-channel multipliers apply. The
 // output shape tensor is not read: the output tensor's own shape is the one used.
