@@ -145,14 +145,17 @@ S3_TESTS := tests/device tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_
 test-s3: setup
 	EDGEMCP_BUILD=unix-s3 $(VENV)/bin/pytest -q $(S3_TESTS)
 
-# The device tests that apply to stock MicroPython (no tflite: no infer tests), run again on
-# build/stock/micropython with the installed package (EDGEMCP_BUILD=stock, tests/support.py);
-# tests/e2e/test_stock.py (in the main run) checks what differs there. Left out:
+# The device tests that apply to stock MicroPython, run again on build/stock/micropython with the
+# installed package (EDGEMCP_BUILD=stock, tests/support.py), tflite being the native module
+# build/natmod/x64/tflite.mpy installed with it: the bit-exact and hostile-model tflite tests;
+# tests/e2e/test_stock.py (in the main run) checks what differs there. Left out: the infer e2e
+# tests, which use the frozen model and the board's 128 KiB heap of the edgemcp image, and
 # test_qos1_flow_control_and_order, whose 100 KB payload in a 256 KiB heap assumes frozen code
 # (on stock the package's bytecode, ~40 KB with mqtt and asyncio, is in the heap: it passes
 # there with 384k).
 # The event tests run the queue on the unix board's partition shim (installed with the package).
-STOCK_TESTS := tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_input.py tests/e2e/test_mqtt_client.py \
+STOCK_TESTS := tests/host/test_tflite_ops.py tests/host/test_tflite_models.py tests/host/test_tflite_float_sweep.py \
+	tests/host/test_tflite_hostile.py tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_input.py tests/e2e/test_mqtt_client.py \
 	tests/e2e/test_mqtt_mcp.py tests/e2e/test_mqtt_store_forward.py tests/e2e/test_device_events_serial.py \
 	tests/e2e/test_bridge_sdk.py --deselect tests/e2e/test_mqtt_client.py::test_qos1_flow_control_and_order
 test-stock: setup
