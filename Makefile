@@ -190,6 +190,6 @@ firmware:
 	@echo "image: $(FIRMWARE_BUILD)/firmware.bin  (flash it with: edgemcp flash $(FIRMWARE_BUILD)/firmware.bin --port PORT)"
 
 clean:
-	rm -rf $(UNIX_BUILD) build/unix-s3 build/stock build/bench
+	rm -rf $(UNIX_BUILD) build/unix-s3 build/stock build/natmod build/bench
 
 FORCE:
