@@ -30,7 +30,7 @@ changed = $(if $(filter-out $(1),$(shell cat $(2) 2>/dev/null))$(filter-out $(sh
 FIRMWARE_SRC := $(shell find firmware boards/unix boards/unix-s3 cmodules -type f \( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.mk' \) 2>/dev/null) \
 	models/micro_speech_quantized.tflite  # frozen into the unix builds (boards/unix/manifest.py)
 
-.PHONY: FORCE help setup apt micropython device device-s3 stock venv node run test test-s3 test-stock \
+.PHONY: FORCE help setup apt micropython device device-s3 stock natmod venv node run test test-s3 test-stock \
 	test-device test-host test-e2e lint bench firmware flash fuzz clean
 
 help:
@@ -41,8 +41,9 @@ help:
 	@echo "make bench  - benchmarks; tables on stdout, JSON under build/bench/"
 	@echo "make setup  - install and build everything the two need"
 	@echo "make firmware BOARD=EDGEMCP_S3 MICROPY_DIR=... - the ESP32-S3 image (needs ESP-IDF)"
+	@echo "make natmod [ARCH=xtensawin] - tflite as a native module for stock firmware (x64 by default)"
 
-setup: apt micropython device device-s3 venv node stock
+setup: apt micropython device device-s3 venv node natmod stock
 
 apt: build/.stamp-apt
 # Re-checked only when the package list changes (the stamp holds the list it installed).
@@ -93,9 +94,25 @@ $(STOCK): $(MICROPY_DIR)/mpy-cross/build/mpy-cross
 		>build/stock/build.log 2>&1 || { tail -40 build/stock/build.log; exit 1; }
 	@touch $@
 	@echo "built $@"
-$(STOCK_BOARD)/.stamp: $(STOCK) $(VENV)/.stamp $(shell find firmware boards/unix/modules -name '*.py' 2>/dev/null) host/edgemcp_host/commands/install.py
+$(STOCK_BOARD)/.stamp: $(STOCK) $(VENV)/.stamp $(shell find firmware boards/unix/modules -name '*.py' 2>/dev/null) \
+		host/edgemcp_host/commands/install.py build/natmod/x64/tflite.mpy
 	$(VENV)/bin/edgemcp install --dir $(STOCK_BOARD) --board unix
 	@touch $@
+
+# tflite as a dynamic native module for stock firmware (cmodules/tflite/natmod): the same binding
+# and core as the built-in module, in a .mpy with machine code, build/natmod/ARCH/tflite.mpy.
+# x64 (the default) is for build/stock/micropython and is installed into build/stock/board;
+# ARCH=xtensawin is for the ESP32-S3, with ESP-IDF's toolchain (XTENSA_CROSS) on the PATH.
+ARCH ?= x64
+XTENSA_CROSS ?= xtensa-esp32s3-elf-
+NATMOD_SRC := $(shell find cmodules/tflite -path cmodules/tflite/fuzz -prune -o -type f \( -name '*.[ch]' -o -name '*.mk' -o -name Makefile \) -print)
+natmod: build/natmod/$(ARCH)/tflite.mpy
+build/natmod/%/tflite.mpy: $(NATMOD_SRC) $(MICROPY_DIR)/py/mpconfig.h $(VENV)/.stamp
+	@if [ "$*" = xtensawin ] && ! command -v $(XTENSA_CROSS)gcc >/dev/null; then \
+		echo "$(XTENSA_CROSS)gcc not found: run ESP-IDF's export.sh first (or set XTENSA_CROSS)"; exit 1; fi
+	$(MAKE) --no-print-directory -C cmodules/tflite/natmod ARCH=$* $(if $(filter xtensawin,$*),CROSS=$(XTENSA_CROSS)) \
+		MPY_DIR=$(abspath $(MICROPY_DIR)) BUILD=$(abspath build/natmod/$*) PYTHON=$(abspath $(PY))
+	@touch $@  # up to date for this Makefile too when the sub-make had nothing to do
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: host/pyproject.toml
@@ -128,14 +145,17 @@ S3_TESTS := tests/device tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_
 test-s3: setup
 	EDGEMCP_BUILD=unix-s3 $(VENV)/bin/pytest -q $(S3_TESTS)
 
-# The device tests that apply to stock MicroPython (no tflite: no infer tests), run again on
-# build/stock/micropython with the installed package (EDGEMCP_BUILD=stock, tests/support.py);
-# tests/e2e/test_stock.py (in the main run) checks what differs there. Left out:
+# The device tests that apply to stock MicroPython, run again on build/stock/micropython with the
+# installed package (EDGEMCP_BUILD=stock, tests/support.py), tflite being the native module
+# build/natmod/x64/tflite.mpy installed with it: the bit-exact and hostile-model tflite tests;
+# tests/e2e/test_stock.py (in the main run) checks what differs there. Left out: the infer e2e
+# tests, which use the frozen model and the board's 128 KiB heap of the edgemcp image, and
 # test_qos1_flow_control_and_order, whose 100 KB payload in a 256 KiB heap assumes frozen code
 # (on stock the package's bytecode, ~40 KB with mqtt and asyncio, is in the heap: it passes
 # there with 384k).
 # The event tests run the queue on the unix board's partition shim (installed with the package).
-STOCK_TESTS := tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_input.py tests/e2e/test_mqtt_client.py \
+STOCK_TESTS := tests/host/test_tflite_ops.py tests/host/test_tflite_models.py tests/host/test_tflite_float_sweep.py \
+	tests/host/test_tflite_hostile.py tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_input.py tests/e2e/test_mqtt_client.py \
 	tests/e2e/test_mqtt_mcp.py tests/e2e/test_mqtt_store_forward.py tests/e2e/test_device_events_serial.py \
 	tests/e2e/test_bridge_sdk.py --deselect tests/e2e/test_mqtt_client.py::test_qos1_flow_control_and_order
 test-stock: setup
@@ -170,6 +190,6 @@ firmware:
 	@echo "image: $(FIRMWARE_BUILD)/firmware.bin  (flash it with: edgemcp flash $(FIRMWARE_BUILD)/firmware.bin --port PORT)"
 
 clean:
-	rm -rf $(UNIX_BUILD) build/unix-s3 build/stock build/bench
+	rm -rf $(UNIX_BUILD) build/unix-s3 build/stock build/natmod build/bench
 
 FORCE:

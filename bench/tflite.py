@@ -3,7 +3,9 @@ build and the board-faithful 32-bit float32 one) against tflite-micro (TFLite Mi
 kernels, PyPI runtime) in CPython, measured in the same run, rounds alternating; arena bytes
 against what TFLite Micro allocates for the same model; text size of the module's object code
 per build. Prints a table per build and writes build/bench/tflite.json. EDGEMCP_DEVICE_BIN runs
-one binary instead."""
+one binary instead. --natmod adds stock MicroPython with the native module (make natmod): its
+invoke time against the built-in module's, its .mpy size and the heap its import takes."""
+import argparse
 import json
 import os
 import pathlib
@@ -19,6 +21,10 @@ BUILDS = ({"given": pathlib.Path(os.environ["EDGEMCP_DEVICE_BIN"])} if os.enviro
 # person_detect's 300 KB model lives in flash on a board (frozen, mapped): the board-faithful
 # build's 128 KiB heap cap is lifted for the model bytes the bench reads into RAM.
 OVER_BOARD = {"EDGEMCP_HEAP_OVER_BOARD": "bench: the model is mapped from flash on a board"}
+# --natmod: stock unix MicroPython importing build/natmod/x64/tflite.mpy (MICROPYPATH)
+STOCK = ROOT / "build/stock/micropython"
+NATMOD = ROOT / "build/natmod/x64/tflite.mpy"
+BUILD_ENV = {"stock+natmod": {"MICROPYPATH": str(NATMOD.parent)}}
 MODELS = pathlib.Path(os.environ.get("EDGEMCP_MODELS", ROOT / "models"))
 OUT = ROOT / "build/bench/tflite.json"
 NAMES = ["hello_world_int8", "hello_world_float", "micro_speech_quantized", "person_detect"]
@@ -82,6 +88,17 @@ print(json.dumps(res))
 ''' % REPEATS
 
 
+# The heap that importing tflite takes (the native module: its BSS, qstr table and the objects
+# its mpy_init makes; on the unix port the machine code goes to executable pages, not the heap).
+IMPORT_HEAP_SCRIPT = r'''
+import gc
+gc.collect()
+a = gc.mem_alloc()
+import tflite
+gc.collect()
+print(gc.mem_alloc() - a)
+'''
+
 ARENA_SCRIPT = r'''
 import sys
 from tflite_micro.python.tflite_micro import runtime
@@ -121,6 +138,13 @@ def text_size(device):
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--natmod", action="store_true", help="also stock MicroPython with the tflite native module")
+    args = ap.parse_args()
+    if args.natmod:
+        if not NATMOD.exists():
+            sys.exit(f"{NATMOD} is missing: run `make natmod`")
+        BUILDS["stock+natmod"] = STOCK
     for device in BUILDS.values():
         if not device.exists():
             sys.exit(f"{device} is missing: run `make setup`")
@@ -135,7 +159,8 @@ def main():
             outs = []
             for b, binary in BUILDS.items():
                 dev = subprocess.run([str(binary), "-X", "heapsize=4M", f.name, *paths], capture_output=True,
-                                     text=True, timeout=600, check=True, env={**os.environ, **OVER_BOARD})
+                                     text=True, timeout=600, check=True,
+                                     env={**os.environ, **OVER_BOARD, **BUILD_ENV.get(b, {})})
                 outs.append((device[b], dev.stdout))
             ora = subprocess.run([sys.executable, "-c", ORACLE_SCRIPT, *paths], capture_output=True, text=True,
                                  timeout=600, check=True)
@@ -173,11 +198,29 @@ def main():
             print(f"module text: {text} B ({text / 1024:.1f} KiB) = " +
                   ", ".join(f"{k} {v}" for k, v in per_obj.items()))
         report["builds"][b] = {"device": str(binary), "models": rows, "text_bytes": text, "text_per_object": per_obj}
+    if args.natmod:
+        report["natmod"] = natmod_report(device, paths)
     print("\nratio = device invoke / tflite-micro invoke (best of %d rounds x %d repeats each); "
           "TFLM arena = its RecordingMicroAllocator total in this run; issue = TFLM's figure in issue 4"
           % (ROUNDS, REPEATS))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=2))
+
+
+def natmod_report(device, paths):
+    """The native module against the built-in one: .mpy size, import heap, invoke time ratio."""
+    heap = {}
+    for b in ("stock+natmod", "unix"):
+        r = subprocess.run([str(BUILDS[b]), "-c", IMPORT_HEAP_SCRIPT], capture_output=True, text=True, timeout=60,
+                           check=True, env={**os.environ, **BUILD_ENV.get(b, {})})
+        heap[b] = int(r.stdout.split()[-1])
+    ratios = {n: round(device["stock+natmod"][p]["us"] / device["unix"][p]["us"], 3) for n, p in zip(NAMES, paths)}
+    size = NATMOD.stat().st_size
+    print(f"\nnative module {NATMOD.relative_to(ROOT)}: {size} B; import heap {heap['stock+natmod']} B on stock "
+          f"({heap['unix']} B for the built-in module)")
+    print("invoke time, stock+natmod / built-in (unix): " + ", ".join(f"{n} {r:.3f}" for n, r in ratios.items()))
+    return {"mpy_bytes": size, "import_heap": heap["stock+natmod"], "import_heap_builtin": heap["unix"],
+            "invoke_ratio_vs_builtin": ratios}
 
 
 if __name__ == "__main__":

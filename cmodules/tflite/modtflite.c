@@ -1,5 +1,8 @@
 // MicroPython binding of the tfl core: tflite.Interpreter, shaped after the tflite-micro
 // Python runtime. Tables live on the MicroPython heap; the model is kept by reference.
+// The native module for stock firmware (natmod/tflite_natmod.c) compiles this same file against
+// py/dynruntime.h: it defines what that API lacks first and registers the type in its mpy_init
+// from TFLITE_INTERP_METHODS; only the static registration at the end is this build's alone.
 #include <string.h>
 
 #include "py/objarray.h"
@@ -14,8 +17,6 @@ typedef struct {
     uint32_t arena_size;
     tfl_interp it;
 } tflite_interp_obj_t;
-
-static const mp_obj_type_t tflite_interp_type;
 
 static void *heap_alloc(void *ctx, size_t size) {
     (void)ctx;
@@ -32,7 +33,8 @@ static void check(tfl_interp *it, int r) {
 
 static mp_obj_t tflite_interp_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *all_args) {
     enum { ARG_model, ARG_arena_size };
-    static const mp_arg_t allowed[] = {
+    // Not static: a native module's qstrs are numbered only when it is loaded.
+    const mp_arg_t allowed[] = {
         { MP_QSTR_model, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
         { MP_QSTR_arena_size, MP_ARG_INT, {.u_int = 0} },
     };
@@ -191,15 +193,22 @@ static void tflite_interp_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     }
 }
 
+// Interpreter's methods, X(qstr, function object): the one list of both registrations (spelled
+// out: the native module's build finds its qstrs by searching the text).
+#define TFLITE_INTERP_METHODS(X) \
+    X(MP_QSTR_get_input_details, &tflite_get_input_details_obj) \
+    X(MP_QSTR_get_output_details, &tflite_get_output_details_obj) \
+    X(MP_QSTR_set_input, &tflite_set_input_obj) \
+    X(MP_QSTR_invoke, &tflite_invoke_obj) \
+    X(MP_QSTR_get_output, &tflite_get_output_obj) \
+    X(MP_QSTR_arena_used_bytes, &tflite_arena_used_bytes_obj) \
+    X(MP_QSTR_reset, &tflite_reset_obj) \
+    X(MP_QSTR_operators, &tflite_operators_obj)
+
+#if !MICROPY_ENABLE_DYNRUNTIME
+#define TFLITE_LOCALS_ENTRY(q, fun) { MP_ROM_QSTR(q), MP_ROM_PTR(fun) },
 static const mp_rom_map_elem_t tflite_interp_locals_table[] = {
-    { MP_ROM_QSTR(MP_QSTR_get_input_details), MP_ROM_PTR(&tflite_get_input_details_obj) },
-    { MP_ROM_QSTR(MP_QSTR_get_output_details), MP_ROM_PTR(&tflite_get_output_details_obj) },
-    { MP_ROM_QSTR(MP_QSTR_set_input), MP_ROM_PTR(&tflite_set_input_obj) },
-    { MP_ROM_QSTR(MP_QSTR_invoke), MP_ROM_PTR(&tflite_invoke_obj) },
-    { MP_ROM_QSTR(MP_QSTR_get_output), MP_ROM_PTR(&tflite_get_output_obj) },
-    { MP_ROM_QSTR(MP_QSTR_arena_used_bytes), MP_ROM_PTR(&tflite_arena_used_bytes_obj) },
-    { MP_ROM_QSTR(MP_QSTR_reset), MP_ROM_PTR(&tflite_reset_obj) },
-    { MP_ROM_QSTR(MP_QSTR_operators), MP_ROM_PTR(&tflite_operators_obj) },
+    TFLITE_INTERP_METHODS(TFLITE_LOCALS_ENTRY)
 };
 static MP_DEFINE_CONST_DICT(tflite_interp_locals, tflite_interp_locals_table);
 
@@ -224,3 +233,4 @@ const mp_obj_module_t tflite_user_cmodule = {
 };
 
 MP_REGISTER_MODULE(MP_QSTR_tflite, tflite_user_cmodule);
+#endif

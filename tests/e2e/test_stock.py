@@ -1,7 +1,8 @@
 """edgemcp on stock MicroPython (build/stock/micropython: no frozen package, no jsoncheck, no
 tflite), with the package that `edgemcp install` writes: the tree it installs, the app without
-an infer tool, the pure-Python JSON check answering exactly as the C module does, `mip`
-installing from the repository's package.json, and `edgemcp install --port` on a board.
+an infer tool, and with it once the tflite native module (make natmod) is installed, the
+pure-Python JSON check answering exactly as the C module does, `mip` installing from the
+repository's package.json, and `edgemcp install --port` on a board.
 These always drive the stock build, whatever EDGEMCP_BUILD says."""
 import json
 import os
@@ -16,6 +17,7 @@ from support import BINARIES, ROOT, STOCK_DIR
 
 STOCK = ROOT / BINARIES["stock"]
 UNIX = ROOT / BINARIES["unix"]
+NATMOD = ROOT / "build/natmod/x64/tflite.mpy"  # make natmod; installed into STOCK_DIR by make setup
 FIRMWARE = ROOT / "firmware/edgemcp"
 UNIX_SHIMS = ["lib/esp32.mpy", "lib/machine.mpy", "lib/vboard.mpy"]
 ASYNCIO = [f"lib/asyncio/{n}.mpy" for n in ("__init__", "core", "event", "funcs", "lock", "stream")]
@@ -25,8 +27,8 @@ INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
 
 @pytest.fixture(scope="module")
 def stock():
-    if not STOCK.exists() or not (STOCK_DIR / "lib/edgemcp").is_dir():
-        pytest.fail(f"{STOCK} or {STOCK_DIR} is missing: run `make setup`")
+    if not STOCK.exists() or not (STOCK_DIR / "lib/edgemcp").is_dir() or not NATMOD.is_file():
+        pytest.fail(f"{STOCK}, {STOCK_DIR} or {NATMOD} is missing: run `make setup`")
     return STOCK
 
 
@@ -56,13 +58,18 @@ def test_install_dir_writes_the_tree_and_skips_unchanged(tmp_path, stock):
     d = tmp_path / "board"
     r = edgemcp("install", "--dir", str(d), "--board", "unix")
     assert r.returncode == 0, r.stderr
-    want = sorted(package_files() + UNIX_SHIMS + ASYNCIO + ["main.py"])
+    want = sorted(package_files() + UNIX_SHIMS + ASYNCIO + ["main.py", "lib/tflite.mpy"])
     assert sorted(files(d)) == want
     assert (d / "main.py").read_bytes() == (ROOT / "firmware/main.py").read_bytes()
     for f in want:
-        if f.endswith(".mpy"):  # MicroPython 1.25's format: mpy v6, bytecode only (no arch, so
-            # no sub-version byte), 31-bit small ints: loads on the esp32 and the unix port alike
+        if f.endswith(".mpy") and f != "lib/tflite.mpy":  # MicroPython 1.25's format: mpy v6,
+            # bytecode only (no arch, so no sub-version byte), 31-bit small ints: loads on the
+            # esp32 and the unix port alike
             assert (d / f).read_bytes()[:4] == b"M\x06\x00\x1f", f
+    # the native module built for this machine: mpy v6, sub-version 3, arch x64 (2 << 2)
+    assert (d / "lib/tflite.mpy").read_bytes() == NATMOD.read_bytes()
+    assert NATMOD.read_bytes()[:3] == b"M\x06\x0b"
+    assert f"native module: lib/tflite.mpy ({NATMOD}, x64," in r.stdout
     assert f"{len(want)} copied" in r.stdout and "compiling" in r.stdout
     before = files(d)
     r = edgemcp("install", "--dir", str(d), "--board", "unix")
@@ -78,6 +85,23 @@ def test_install_dir_writes_the_tree_and_skips_unchanged(tmp_path, stock):
     r = edgemcp("install", "--dir", str(e), "--board", "esp32")
     assert r.returncode == 0, r.stderr
     assert sorted(files(e)) == sorted(package_files() + ["main.py"])  # the esp32 port has the rest built in
+    if not (ROOT / "build/natmod/xtensawin/tflite.mpy").exists():  # no xtensa toolchain here
+        assert "tflite.mpy not installed: built for x64, not for this board's xtensawin" in r.stdout
+
+
+def test_install_refuses_a_native_module_for_another_arch(tmp_path, stock):
+    e = tmp_path / "esp32"
+    r = edgemcp("install", "--dir", str(e), "--board", "esp32", "--natmod", str(NATMOD))
+    assert r.returncode == 2 and not e.exists()
+    says = f"{NATMOD} is native code for x64, but the board runs xtensawin: build it with `make natmod ARCH=xtensawin`"
+    assert says in r.stderr, r.stderr
+    (tmp_path / "bytecode.mpy").write_bytes((STOCK_DIR / "lib/machine.mpy").read_bytes())
+    r = edgemcp("install", "--dir", str(e), "--board", "unix", "--natmod", str(tmp_path / "bytecode.mpy"))
+    assert r.returncode == 2 and "holds no native code" in r.stderr
+    r = edgemcp("install", "--dir", str(e), "--board", "unix", "--natmod", str(ROOT / "README.md"))
+    assert r.returncode == 2 and "is not a .mpy file of MicroPython 1.25" in r.stderr
+    r = edgemcp("install", "--dir", str(e), "--board", "unix", "--no-natmod")
+    assert r.returncode == 0 and not (e / "lib/tflite.mpy").exists()
 
 
 def test_install_bad_input(tmp_path):
@@ -99,6 +123,10 @@ def test_stock_firmware_has_no_c_modules(stock):
     r = subprocess.run([str(stock), "-c", "for m in ('jsoncheck', 'tflite'):\n try:\n  __import__(m); print(m)\n except ImportError:\n  pass"],
                        capture_output=True, text=True, env={})
     assert r.returncode == 0 and r.stdout == "", r.stdout + r.stderr
+    # the native module on the path: tflite imports from the .mpy
+    r = subprocess.run([str(stock), "-c", "import tflite; print(tflite.__file__, tflite.Interpreter)"],
+                       capture_output=True, text=True, env={"MICROPYPATH": str(NATMOD.parent)})
+    assert r.returncode == 0 and r.stdout.split() == [str(NATMOD), "<class", "'Interpreter'>"], r.stdout + r.stderr
 
 
 def test_python_check_loaded_only_without_the_c_module(stock, tmp_path):
@@ -111,6 +139,9 @@ def test_python_check_loaded_only_without_the_c_module(stock, tmp_path):
 
 
 def test_no_infer_tool_and_device_info_says_why(tmp_path, stock, models_dir):
+    bare = tmp_path / "bare"  # installed without the native module
+    r = edgemcp("install", "--dir", str(bare), "--board", "unix", "--no-natmod")
+    assert r.returncode == 0 and not (bare / "lib/tflite.mpy").exists(), r.stderr
     root = tmp_path / "root"
     (root / "models").mkdir(parents=True)
     (root / "models/hello_world_int8.tflite").write_bytes((models_dir / "hello_world_int8.tflite").read_bytes())
@@ -118,7 +149,7 @@ def test_no_infer_tool_and_device_info_says_why(tmp_path, stock, models_dir):
             {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "device_info", "arguments": {}}},
             {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "infer", "arguments": {}}},
             {"jsonrpc": "2.0", "id": 5, "method": "resources/list"}]
-    stock_r = {m["id"]: m for m in run_app(stock, STOCK_DIR / "lib", root, msgs) if "id" in m}
+    stock_r = {m["id"]: m for m in run_app(stock, bare / "lib", root, msgs) if "id" in m}
     unix_r = {m["id"]: m for m in run_app(UNIX, None, root, msgs) if "id" in m}
     names = [t["name"] for t in stock_r[2]["result"]["tools"]]
     assert "infer" not in names and "device_info" in names
@@ -134,6 +165,30 @@ def test_no_infer_tool_and_device_info_says_why(tmp_path, stock, models_dir):
     assert not [u for u in uris if u.startswith("model://")]
     # (in another order: the registry's dict orders by hash, and frozen names hash differently)
     assert sorted(uris) == sorted(r["uri"] for r in unix_r[5]["result"]["resources"] if not r["uri"].startswith("model://"))
+
+
+def test_native_module_brings_the_infer_tool(tmp_path, stock, models_dir):
+    # STOCK_DIR holds tflite.mpy (make setup): the same tools as the edgemcp image, infer
+    # included, and the same answer from a model file
+    root = tmp_path / "root"
+    (root / "models").mkdir(parents=True)
+    (root / "models/hello_world_int8.tflite").write_bytes((models_dir / "hello_world_int8.tflite").read_bytes())
+    call = {"name": "infer", "arguments": {"model": "hello_world_int8", "input": [0.5], "raw": False}}
+    msgs = [INIT, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+            {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "device_info", "arguments": {}}},
+            {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": call},
+            {"jsonrpc": "2.0", "id": 5, "method": "resources/read", "params": {"uri": "model://hello_world_int8"}}]
+    stock_r = {m["id"]: m for m in run_app(stock, STOCK_DIR / "lib", root, msgs) if "id" in m}
+    unix_r = {m["id"]: m for m in run_app(UNIX, None, root, msgs) if "id" in m}
+    assert [t["name"] for t in stock_r[2]["result"]["tools"]] == [t["name"] for t in unix_r[2]["result"]["tools"]]
+    info = stock_r[3]["result"]["structuredContent"]
+    assert info["inference"] is True and "inference_unavailable" not in info
+    got, want = stock_r[4]["result"], unix_r[4]["result"]
+    assert not got.get("isError"), got
+    for k in ("output", "outputs", "dequantized", "output_quantization", "top_k"):
+        assert got["structuredContent"].get(k) == want["structuredContent"].get(k), k
+    described = json.loads(stock_r[5]["result"]["contents"][0]["text"])
+    assert described == json.loads(unix_r[5]["result"]["contents"][0]["text"])
 
 
 # ---- the strict JSON check: the pure-Python one (stock) against the C module (edgemcp image)
@@ -273,7 +328,7 @@ def test_mip_installs_from_the_local_package_json(tmp_path, stock):
     replies = run_app(stock, lib, tmp_path / "run", [INIT, {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                                                             "params": {"name": "device_info", "arguments": {}}}])
     assert replies[0]["result"]["serverInfo"]["name"] == "edgemcp"
-    assert replies[1]["result"]["structuredContent"]["inference"] is False
+    assert replies[1]["result"]["structuredContent"]["inference"] is True  # STOCK_DIR's tflite.mpy
 
 
 def test_install_port_copies_what_changed_and_restarts(tmp_path, stock):

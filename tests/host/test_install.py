@@ -19,8 +19,9 @@ class Board:
 
 def test_board_of_accepts_micropython_1_25():
     # sys.implementation._mpy: version 6, sub-version 3 (bits 8-9), arch in the bits above
-    assert install.board_of(Board("esp32", "1.25.0", 6 | 3 << 8 | 10 << 10)) == ("esp32", "1.25.0")
-    assert install.board_of(Board("linux", "1.25.0", 6 | 3 << 8 | 5 << 10)) == ("unix", "1.25.0")
+    assert install.board_of(Board("esp32", "1.25.0", 6 | 3 << 8 | 10 << 10)) == ("esp32", "1.25.0", "xtensawin")
+    assert install.board_of(Board("linux", "1.25.0", 6 | 3 << 8 | 5 << 10)) == ("unix", "1.25.0", "armv7m")
+    assert install.board_of(Board("linux", "1.25.0", 6 | 3 << 8)) == ("unix", "1.25.0", None)  # no native code
 
 
 @pytest.mark.parametrize("board,says", [
@@ -33,3 +34,14 @@ def test_board_of_refuses_what_cannot_run_the_package(board, says):
     with pytest.raises(install.InstallError) as e:
         install.board_of(board)
     assert says in str(e.value)
+
+
+def test_native_module_architecture_from_its_header():
+    assert install.mpy_arch(b"M\x06\x2b\x1f", "a.mpy") == "xtensawin"  # 10 << 2 | 3
+    assert install.mpy_arch(b"M\x06\x0b\x1f", "a.mpy") == "x64"
+    for bad, says in [(b"M\x06\x00\x1f", "holds no native code"), (b"M\x06\x2a\x1f", "not a .mpy file"),
+                      (b"M\x05\x0b\x1f", "not a .mpy file"), (b"M\x06", "not a .mpy file"),
+                      (b"M\x06\xfb\x1f", "unknown architecture 62")]:
+        with pytest.raises(install.InstallError) as e:
+            install.mpy_arch(bad, "a.mpy")
+        assert says in str(e.value), bad

