@@ -159,6 +159,14 @@ float roundf(float x) {
     return t == 0.0f ? with_sign_of_f(0.0f, x) : t;
 }
 
+double trunc(double x) {  // called by -Os code where -O2 inlines it
+    if (!(fabs(x) < 0x1p52)) {
+        return x;
+    }
+    double t = (double)(int64_t)x;
+    return t == 0.0 ? with_sign_of(0.0, x) : t;  // trunc(-0.5) is -0.0
+}
+
 double frexp(double x, int *e) {
     dbits b = { x };
     int be = (int)(b.u >> 52 & 0x7ff);
@@ -196,4 +204,10 @@ double ldexp(double x, int n) {
     dbits p = { 0 };
     p.u = (uint64_t)(n + 1023) << 52;
     return x * p.d;
+}
+
+// Through frexp: a float widens to double exactly (a subnormal becomes normal), and the
+// fraction frexp returns has the float's 24 significant bits, so it narrows back exactly.
+float frexpf(float x, int *e) {
+    return (float)frexp((double)x, e);
 }
