@@ -71,8 +71,9 @@ async def _calls(bridge):
             assert (await c.call_tool("h.echo", {"text": f"hi {i}"})).content[0].text == f"hi {i}"
         assert (await c.call_tool("h.add", {"a": 2, "b": 3})).structured_content == {"sum": 5}
         assert (await c.call_tool("h.fail", {"message": "boom"})).is_error  # a tool error
-        assert (await c.call_tool("h.ghost-1", {})).is_error  # names a device does not list: one label
-        assert (await c.call_tool("h.ghost-2", {})).is_error
+        for ghost in ("h.ghost-1", "h.ghost-2"):  # names a device does not list: one label
+            with pytest.raises(MCPError, match="unknown tool"):  # MCP's protocol error -32602
+                await c.call_tool(ghost, {})
         r = await c.call_tool("h.emit", {"stream": "test", "count": 4})
         assert not r.is_error, r
         with pytest.raises(MCPError, match="timed out|did not answer|timeout"):  # a JSON-RPC error
@@ -116,7 +117,7 @@ def test_metrics_count_the_calls_and_healthz_follows_the_broker(tmp_path):
         assert value(m, "edgemcp_tool_errors_total", device="h", tool="slow", kind="protocol") == 1
         assert value(m, "edgemcp_tool_errors_total", device="h", tool="echo", kind="tool") is None
         assert value(m, "edgemcp_tool_calls_total", device="h", tool="(unknown)") == 2
-        assert value(m, "edgemcp_tool_errors_total", device="h", tool="(unknown)", kind="tool") == 2
+        assert value(m, "edgemcp_tool_errors_total", device="h", tool="(unknown)", kind="protocol") == 2
         assert not any(labels and dict(labels).get("tool", "").startswith("ghost") for _, labels in m)
         assert value(m, "edgemcp_tool_call_seconds_count", device="h") == 9
         assert value(m, "edgemcp_tool_call_seconds_bucket", device="h", le="+Inf") == 9

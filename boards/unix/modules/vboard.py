@@ -113,7 +113,7 @@ def console_readinto(mv):
 _EOF, _SOFT, _RAW, _FRIENDLY = -1, 1, 2, 3
 _w = sys.stdout.buffer.write
 _one = bytearray(1)
-_chunk = bytearray(4096)
+_chunk = None  # the raw REPL's read buffer, made when it is first used: a board's is not on the heap
 _tty = None  # the console's termios attributes when it is a terminal
 _ttyset = None
 
@@ -135,6 +135,9 @@ def _tty_mode(oflag):
 def _getc(chunk=False):
     # next console byte, -1 at end of input; chunk: read what has arrived (raw REPL, where the
     # host waits for an answer after each Ctrl-D), else one byte (never take the app's bytes)
+    global _chunk
+    if chunk and _chunk is None:
+        _chunk = bytearray(4096)
     if not _rx:
         n = _read(_chunk if chunk else _one)
         if not n:
