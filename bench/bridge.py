@@ -7,12 +7,20 @@ Two pairs, each compared side by side:
   --device` (the bridge's own cost: SDK server, id rewriting, the pseudo-terminal);
 - mcp SDK client: device over stdio vs the bridge's Streamable HTTP endpoint /mcp/DEVICE (what an
   SDK user sees).
-Prints a table and writes build/bench/bridge.json."""
+And the peers a user would pick instead of the bridge, each serving one virtual device over
+Streamable HTTP to the same SDK clients: `mcp-proxy` (PyPI) and supergateway (npm), installed by
+`make bench-peers` under build/peers/ (a peer that is not installed is named and its column left
+out). Rounds alternate the servers, in both eras (the 2025-11-25 handshake; the SDK's default
+"auto" mode, which gets 2026-07-28 where the server speaks it), with 1 and 8 clients.
+Prints tables and writes build/bench/bridge.json."""
 import asyncio
+import contextlib
 import json
 import os
 import pathlib
 import platform
+import signal
+import socket
 import statistics
 import sys
 import tempfile
@@ -23,6 +31,10 @@ DEVICE = os.environ.get("EDGEMCP_DEVICE_BIN", str(ROOT / "build/unix/micropython
 N1 = int(os.environ.get("BENCH_N", "2000"))  # requests with one client
 N8 = N1 // 8  # requests per client with eight
 WARMUP = 100
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "6"))
+PEER_CALLS = 800  # per measurement: 1 client x 800 or 8 clients x 100
+PEERS = ROOT / "build/peers"
+NODE_BIN = ROOT / "build/node/node_modules/.bin/node"
 INIT = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}
 
 
@@ -221,6 +233,201 @@ asyncio.run(main())
 '''
 
 
+
+PEER_CLIENTS = """
+import asyncio, gc, json, sys, time
+from mcp import Client
+
+async def run(url, mode, clients, per, warm):
+    lat, ready, versions, go = [], [], set(), asyncio.Event()
+
+    async def one(k):
+        async with Client(url, mode=mode) as c:
+            versions.add(c.protocol_version)
+            for i in range(warm):
+                await c.call_tool("echo", {"text": "w"})
+            ready.append(k)
+            await go.wait()
+            for i in range(per):
+                t = time.perf_counter()
+                r = await c.call_tool("echo", {"text": f"m{i}"})
+                assert r.content[0].text == f"m{i}"
+                lat.append((time.perf_counter() - t) * 1000)
+    tasks = [asyncio.ensure_future(one(k)) for k in range(clients)]
+    while len(ready) < clients:
+        await asyncio.sleep(0.01)
+    # The clients' own collector is held off while timing (as timeit does): its pauses are not
+    # the server's.
+    gc.collect()
+    gc.disable()
+    t0 = time.perf_counter()
+    go.set()
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        wall = time.perf_counter() - t0
+        gc.enable()
+    return {"lat": lat, "wall": wall, "versions": sorted(versions)}
+
+async def main():
+    for line in sys.stdin:
+        print(json.dumps(await run(**json.loads(line))), flush=True)
+asyncio.run(main())
+"""
+
+# supergateway listens on every interface (no host option): keep it on loopback.
+LOOPBACK_ONLY_JS = """
+const net = require("net");
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (port, ...rest) {
+  return typeof port === "number" ? listen.call(this, port, "127.0.0.1", ...rest) : listen.call(this, port, ...rest);
+};
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def wait_listening(port, proc, what):
+    for _ in range(400):
+        if proc.returncode is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{what} is not listening on {port}")
+
+
+async def start_peers(tmp):
+    """Each server in its own process group, each with its own virtual device: name -> (proc, url).
+    A peer that is not installed is reported and left out."""
+    tmp = pathlib.Path(tmp)
+    servers = {}
+    device_root(tmp / "vdev", "peerbench")
+    cmd = [sys.executable, "-m", "edgemcp_host.cli", "bridge", "--vdev-root", str(tmp / "vdev"),
+           "--serial", "peerbench=virtual", "--http", "127.0.0.1:0"]
+    log = tmp / "bridge.log"
+    with open(log, "wb") as err:
+        proc = await asyncio.create_subprocess_exec(*cmd, stderr=err, env=env_for(tmp, "unused"), start_new_session=True)
+    while not (url := next((w for w in log.read_text().split() if w.startswith("http://")), None)):
+        if proc.returncode is not None:
+            raise RuntimeError("the bridge did not start:\n" + log.read_text())
+        await asyncio.sleep(0.05)
+    servers["bridge"] = (proc, url + "/peerbench")
+    device = [DEVICE, "-m", "edgemcp"]
+    mcp_proxy = PEERS / "mcp-proxy/bin/mcp-proxy"
+    supergateway = PEERS / "supergateway/node_modules/supergateway/dist/index.js"
+    node = str(NODE_BIN) if NODE_BIN.exists() else "node"
+    (tmp / "loopback.js").write_text(LOOPBACK_ONLY_JS)
+    candidates = {
+        "mcp-proxy": (mcp_proxy, lambda port: [str(mcp_proxy), "--host", "127.0.0.1", "--port", str(port),
+                                               "--pass-environment", "--log-level", "WARNING", "--", *device]),
+        # stateful: one device process per session (a stdio server has one client at a time)
+        "supergateway": (supergateway, lambda port: [node, "--require", str(tmp / "loopback.js"), str(supergateway),
+                                                     "--stdio", " ".join(device), "--outputTransport",
+                                                     "streamableHttp", "--stateful", "--port", str(port),
+                                                     "--logLevel", "none"]),
+    }
+    for name, (path, cmd) in candidates.items():
+        if not path.exists():
+            print(f"peer {name}: not installed ({path.relative_to(ROOT)} missing; `make bench-peers` installs it):"
+                  " its column is left out", flush=True)
+            continue
+        port = free_port()
+        with open(tmp / f"{name}.log", "wb") as err:
+            proc = await asyncio.create_subprocess_exec(*cmd(port), env=env_for(tmp, name), start_new_session=True,
+                                                        stdout=asyncio.subprocess.DEVNULL, stderr=err)
+        await wait_listening(port, proc, name)
+        servers[name] = (proc, f"http://127.0.0.1:{port}/mcp")
+    return servers
+
+
+async def stop_peers(servers):
+    for proc, _ in servers.values():
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)  # the server and the device(s) it started
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except asyncio.TimeoutError:
+                os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+
+
+def summarize(lat, wall):
+    lat = sorted(lat)
+    return {"req_s": len(lat) / wall, "p50_ms": statistics.median(lat), "p99_ms": lat[int(len(lat) * 0.99) - 1],
+            "max_ms": lat[-1], "over_50ms": sum(x > 50 for x in lat), "n": len(lat)}
+
+
+ERAS = (("2025-11-25", "legacy"), ("2026-07-28", "auto"))
+
+
+async def peer_rounds(tmp):
+    """ROUNDS rounds; in each, every (era, clients) case runs on every server back to back, the
+    servers' order rotating from round to round."""
+    servers = await start_peers(tmp)
+    script = pathlib.Path(tmp) / "peer_clients.py"
+    script.write_text(PEER_CLIENTS)
+    client = await asyncio.create_subprocess_exec(sys.executable, str(script), stdin=asyncio.subprocess.PIPE,
+                                                  stdout=asyncio.subprocess.PIPE)
+    names = list(servers)
+    rounds = []
+    try:
+        for r in range(ROUNDS):
+            order = names[r % len(names):] + names[:r % len(names)]
+            cases = []
+            for era, mode in ERAS:
+                for k in (1, 8):
+                    case = {"era": era, "clients": k}
+                    for name in order:
+                        client.stdin.write(json.dumps({"url": servers[name][1], "mode": mode, "clients": k,
+                                                       "per": PEER_CALLS // k, "warm": 20}).encode() + b"\n")
+                        got = json.loads(await client.stdout.readline())
+                        case[name] = {**summarize(got["lat"], got["wall"]), "versions": got["versions"]}
+                    cases.append(case)
+            rounds.append(cases)
+            print(f"round {r + 1}/{ROUNDS}: " + ", ".join(
+                f"{c['era']} x{c['clients']} " + " ".join(f"{n}={c['bridge']['req_s'] / c[n]['req_s']:.2f}"
+                                                         for n in names[1:]) for c in cases), flush=True)
+    finally:
+        client.stdin.close()
+        await client.wait()
+        await stop_peers(servers)
+    return {"servers": names, "rounds": rounds}
+
+
+def peer_tables(peers):
+    names = peers["servers"]
+    title = (f"\nbridge /mcp/DEVICE vs its peers, {PEER_CALLS} echo tools/call per case, mcp SDK clients "
+             f"(one process), {ROUNDS} rounds")
+    head = (f"{'round':>5} | {'era':<10} | {'cl':>2} | {'server':<12} | {'req/s':>6} | {'p50 ms':>6} | "
+            f"{'p99 ms':>6} | {'max ms':>6} | >50ms | bridge/this | protocol")
+    rows = [title, head, "-" * 110]
+    for r, cases in enumerate(peers["rounds"], 1):
+        for c in cases:
+            for n in names:
+                m = c[n]
+                ratio = "" if n == "bridge" else f"{c['bridge']['req_s'] / m['req_s']:.2f}x"
+                rows.append(f"{r:>5} | {c['era']:<10} | {c['clients']:>2} | {n:<12} | {m['req_s']:>6.0f} | "
+                            f"{m['p50_ms']:>6.2f} | {m['p99_ms']:>6.2f} | {m['max_ms']:>6.1f} | {m['over_50ms']:>5} | "
+                            f"{ratio:>11} | {','.join(m['versions'])}")
+    rows += ["", "bridge req/s / peer req/s, per round (min .. max):"]
+    for i, (era, _) in enumerate(ERAS):
+        for j, k in enumerate((1, 8)):
+            for n in names[1:]:
+                ratios = [cases[i * 2 + j]["bridge"]["req_s"] / cases[i * 2 + j][n]["req_s"] for cases in peers["rounds"]]
+                rows.append(f"  {era} x{k} vs {n:<12}: " + " ".join(f"{x:.2f}" for x in ratios)
+                            + f"  ({min(ratios):.2f} .. {max(ratios):.2f})")
+    return "\n".join(rows)
+
+
 def table(title, pair):
     rows = [f"\n{title}",
             f"{'clients':>7} | {'path':<7} | {'p50 ms':>7} | {'p99 ms':>7} | {'req/s':>8} | added p50 ms | throughput kept",
@@ -238,6 +445,7 @@ async def main():
     with tempfile.TemporaryDirectory() as tmp:
         raw = await raw_pair(tmp)
         sdk = await sdk_pair(tmp)
+        peers = await peer_rounds(tmp)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
     print(f"bridge overhead, tools/call echo round trips ({machine}); targets: +1 ms p50, >= 80% throughput")
     print(table("raw line client: device over stdio vs edgemcp bridge --stdio --device", raw))
@@ -248,9 +456,10 @@ async def main():
         print(f"{k:<7} | sdk-http| {r['p50_ms']:>7.3f} | {r['p99_ms']:>7.3f} | {r['req_s']:>8.0f} | bridge adds "
               f"{sdk['bridge'][k]['p50_ms'] - r['p50_ms']:.3f} ms p50 over it, keeps "
               f"{sdk['bridge'][k]['req_s'] / r['req_s']:.0%} of its throughput")
+    print(peer_tables(peers))
     out = ROOT / "build/bench/bridge.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine, "raw_stdio": raw, "sdk_http": sdk}, indent=2))
+    out.write_text(json.dumps({"machine": machine, "raw_stdio": raw, "sdk_http": sdk, "peers": peers}, indent=2))
     print(f"\nwrote {out.relative_to(ROOT)}")
 
 
