@@ -486,12 +486,13 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeo
     A 2025-era HTTP client that vanishes mid-call does not cancel it (its stream could be
     resumed, says that revision): its session, and the device work it started, end once it has
     had no HTTP request open for `session_timeout` seconds."""
-    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
     from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
+
+    from .http_sessions import SessionManager
 
     names = ["127.0.0.1", "localhost", "[::1]"]
     if host not in LOOPBACK and host not in ("0.0.0.0", "::"):
@@ -518,8 +519,8 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeo
         # Devices may join later (MCP over MQTT): their endpoints start on first use.
         async with lock:
             if device not in managers:
-                mgr = StreamableHTTPSessionManager(app=bridge.server(device), security_settings=security,
-                                                   session_idle_timeout=session_timeout)
+                mgr = SessionManager(app=bridge.server(device), security_settings=security,
+                                     session_idle_timeout=session_timeout)
                 await group.start(run_manager, mgr)
                 managers[device] = mgr
             return managers[device]

@@ -3,10 +3,12 @@ Streamable HTTP and over stdio, in the handshake era ("legacy") and the SDK's de
 mode (2026-07-28 via server/discover): prefixed tools of both devices, per-device endpoints,
 tool calls, resources, prompts, progress, cancellation and log notifications."""
 import binascii
+import json
 import re
 import sys
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -193,6 +195,43 @@ def test_http_many_clients_share_a_device(bridge):
                     tg.start_soon(one, i)
         assert results == {(i, k): f"{i}-{k}-{'ab'[(i + k) % 2]}" for i in range(8) for k in range(5)}
     anyio.run(main)
+
+
+def test_http_answer_form(bridge):
+    """Handshake era: a POST that asked for no progress is answered with one JSON body, one with a
+    progress token as an event stream (the progress, then the result). A client must still accept
+    both forms, as 2025-11-25 says: one that lists only one of them is refused, as before."""
+    url = bridge.url + "/a"
+    both = "application/json, text/event-stream"
+
+    def post(body, accept=both, **headers):
+        return httpx2.post(url, content=json.dumps(body).encode(), timeout=30,
+                           headers={"Accept": accept, "Content-Type": "application/json", **headers})
+    r = post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.json()["result"]["protocolVersion"] == "2025-11-25"
+    session = {"Mcp-Session-Id": r.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+    assert post({"jsonrpc": "2.0", "method": "notifications/initialized"}, **session).status_code == 202
+
+    def call(id, tool, arguments, **kw):
+        return post({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                     "params": {"name": tool, "arguments": arguments, **kw}}, **session)
+    r = call(2, "echo", {"text": "as json"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.json() == {"jsonrpc": "2.0", "id": 2, "result": {"content": [{"type": "text", "text": "as json"}]}}
+
+    r = call(3, "slow", {"seconds": 0.2, "steps": 2}, _meta={"progressToken": "p3"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(line[len("data:"):]) for line in r.text.splitlines() if line.startswith("data:")]
+    assert [(e["params"]["progressToken"], e["params"]["progress"]) for e in events[:-1]] == [("p3", 1), ("p3", 2)]
+    assert events[-1]["id"] == 3 and events[-1]["result"]["structuredContent"] == {"slept": 0.2, "steps": 2}
+
+    for accept in ("text/event-stream", "application/json"):
+        r = post({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
+            "name": "echo", "arguments": {"text": "x"}}}, accept=accept, **session)
+        assert r.status_code == 406, accept
+    httpx2.delete(url, headers=session, timeout=10)
 
 
 @pytest.mark.parametrize("mode", MODES)
