@@ -333,6 +333,15 @@ class Bridge:
                 bridge.metrics.observe_call(link, name, time.perf_counter() - t0, error)
             return done(ctx, r)
 
+        def input_schema(name):
+            # For the 2026-07-28 transport's check of a call's Mcp-Param-* headers; without it the SDK
+            # runs the whole tools/list (every tool, validated) ahead of every tools/call.
+            try:
+                link, tool = view.name_in(name, "tool")
+            except MCPError:
+                return None
+            return next((t.get("inputSchema") for t in link.tools if t.get("name") == tool), None)
+
         async def list_resources(ctx, params):
             return done(ctx, await list_all("resources/list", "resources", rename_resource))
 
@@ -388,7 +397,7 @@ class Bridge:
             instructions=(f"edgemcp device {device} (an ESP32-S3 MicroPython MCP server) behind the edgemcp bridge."
                           if device else f"edgemcp bridge: devices {names}. Tools and prompts are named "
                           f"DEVICE.NAME; resources are {URI_PREFIX}DEVICE/URI."),
-            on_list_tools=list_tools, on_call_tool=call_tool,
+            on_list_tools=list_tools, on_call_tool=call_tool, get_tool_input_schema=input_schema,
             on_list_resources=list_resources, on_list_resource_templates=list_templates,
             on_read_resource=read_resource, on_subscribe_resource=subscribe, on_unsubscribe_resource=unsubscribe,
             on_list_prompts=list_prompts, on_get_prompt=get_prompt, on_set_logging_level=set_level,

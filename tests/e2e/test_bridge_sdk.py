@@ -234,6 +234,48 @@ def test_http_answer_form(bridge):
     httpx2.delete(url, headers=session, timeout=10)
 
 
+ROUTE_TOOL = """
+from edgemcp import tool
+
+@tool("Echoes the region it was routed by.", {"region": {"type": "string", "x-mcp-header": "Region"}})
+def route(region):
+    return region
+"""
+
+
+def test_http_mcp_param_headers(tmp_path):
+    """2026-07-28: a tool whose schema mirrors an argument into an `Mcp-Param-*` header. The SDK
+    client sends the header and the call goes through; a header that disagrees with the body is
+    refused before the call reaches the device, on the aggregated and the per-device endpoint."""
+    from mcp.client.streamable_http import streamable_http_client
+
+    (tmp_path / "vdev/d").mkdir(parents=True)
+    (tmp_path / "vdev/d/route_tool.py").write_text(ROUTE_TOOL)
+    b = BridgeProc(tmp_path, ("d",), config={"test_tools": True, "modules": ["route_tool"]})
+    forged = {}
+
+    async def forge(request):
+        if forged and b'"tools/call"' in request.content:
+            request.headers.update(forged)
+
+    async def main():
+        for url, tool in ((b.url, "d.route"), (b.url + "/d", "route")):
+            forged.clear()
+            async with httpx2.AsyncClient(event_hooks={"request": [forge]}, timeout=30) as http, \
+                    Client(streamable_http_client(url, http_client=http), mode="auto") as c:
+                assert c.protocol_version == "2026-07-28"
+                await c.list_tools()
+                assert text(await c.call_tool(tool, {"region": "eu"})) == "eu"
+                forged["Mcp-Param-Region"] = "us"
+                with pytest.raises(MCPError) as e:
+                    await c.call_tool(tool, {"region": "eu"})
+                assert "Mcp-Param-Region" in e.value.error.message
+    try:
+        anyio.run(main)
+    finally:
+        b.stop()
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_stdio(tmp_path, mode):
     vroot = tmp_path / "vdev"
