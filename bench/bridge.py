@@ -33,6 +33,7 @@ N8 = N1 // 8  # requests per client with eight
 WARMUP = 100
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "6"))
 PEER_CALLS = 800  # per measurement: 1 client x 800 or 8 clients x 100
+SLICES = 4
 PEERS = ROOT / "build/peers"
 NODE_BIN = ROOT / "build/node/node_modules/.bin/node"
 INIT = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}
@@ -235,43 +236,50 @@ asyncio.run(main())
 
 
 PEER_CLIENTS = """
-import asyncio, gc, json, sys, time
+import asyncio, contextlib, gc, json, sys, time
 from mcp import Client
 
-async def run(url, mode, clients, per, warm):
-    lat, ready, versions, go = [], [], set(), asyncio.Event()
+open_sets = {}
 
-    async def one(k):
-        async with Client(url, mode=mode) as c:
-            versions.add(c.protocol_version)
-            for i in range(warm):
-                await c.call_tool("echo", {"text": "w"})
-            ready.append(k)
-            await go.wait()
-            for i in range(per):
-                t = time.perf_counter()
-                r = await c.call_tool("echo", {"text": f"m{i}"})
-                assert r.content[0].text == f"m{i}"
-                lat.append((time.perf_counter() - t) * 1000)
-    tasks = [asyncio.ensure_future(one(k)) for k in range(clients)]
-    while len(ready) < clients:
-        await asyncio.sleep(0.01)
+async def open_set(url, mode, clients, warm):
+    stack = contextlib.AsyncExitStack()
+    cs = [await stack.enter_async_context(Client(url, mode=mode)) for _ in range(clients)]
+    for c in cs:
+        for i in range(warm):
+            await c.call_tool("echo", {"text": "w"})
+    open_sets[len(open_sets)] = (stack, cs)
+    return {"id": len(open_sets) - 1, "versions": sorted({c.protocol_version for c in cs})}
+
+async def run(id, per):
+    lat = []
+
+    async def one(c):
+        for i in range(per):
+            t = time.perf_counter()
+            r = await c.call_tool("echo", {"text": f"m{i}"})
+            assert r.content[0].text == f"m{i}"
+            lat.append((time.perf_counter() - t) * 1000)
     # The clients' own collector is held off while timing (as timeit does): its pauses are not
     # the server's.
     gc.collect()
     gc.disable()
     t0 = time.perf_counter()
-    go.set()
     try:
-        await asyncio.gather(*tasks)
+        await asyncio.gather(*(one(c) for c in open_sets[id][1]))
     finally:
         wall = time.perf_counter() - t0
         gc.enable()
-    return {"lat": lat, "wall": wall, "versions": sorted(versions)}
+    return {"lat": lat, "wall": wall}
+
+async def close_set(id):
+    await open_sets.pop(id)[0].aclose()
+    return {}
 
 async def main():
+    ops = {"open": open_set, "run": run, "close": close_set}
     for line in sys.stdin:
-        print(json.dumps(await run(**json.loads(line))), flush=True)
+        cmd = json.loads(line)
+        print(json.dumps(await ops[cmd.pop("op")](**cmd)), flush=True)
 asyncio.run(main())
 """
 
@@ -370,13 +378,18 @@ ERAS = (("2025-11-25", "legacy"), ("2026-07-28", "auto"))
 
 
 async def peer_rounds(tmp):
-    """ROUNDS rounds; in each, every (era, clients) case runs on every server back to back, the
-    servers' order rotating from round to round."""
+    """ROUNDS rounds; in each, every (era, clients) case runs on every server, in SLICES slices
+    taken in turn (the servers' order rotating from round to round), so that a change in the
+    machine's load falls on all of them alike."""
     servers = await start_peers(tmp)
     script = pathlib.Path(tmp) / "peer_clients.py"
     script.write_text(PEER_CLIENTS)
     client = await asyncio.create_subprocess_exec(sys.executable, str(script), stdin=asyncio.subprocess.PIPE,
                                                   stdout=asyncio.subprocess.PIPE)
+
+    async def ask(op, **kw):
+        client.stdin.write(json.dumps({"op": op, **kw}).encode() + b"\n")
+        return json.loads(await client.stdout.readline())
     names = list(servers)
     rounds = []
     try:
@@ -385,13 +398,17 @@ async def peer_rounds(tmp):
             cases = []
             for era, mode in ERAS:
                 for k in (1, 8):
-                    case = {"era": era, "clients": k}
-                    for name in order:
-                        client.stdin.write(json.dumps({"url": servers[name][1], "mode": mode, "clients": k,
-                                                       "per": PEER_CALLS // k, "warm": 20}).encode() + b"\n")
-                        got = json.loads(await client.stdout.readline())
-                        case[name] = {**summarize(got["lat"], got["wall"]), "versions": got["versions"]}
-                    cases.append(case)
+                    sets = {n: await ask("open", url=servers[n][1], mode=mode, clients=k, warm=20) for n in order}
+                    lat, wall = {n: [] for n in order}, dict.fromkeys(order, 0.0)
+                    for _ in range(SLICES):
+                        for n in order:
+                            got = await ask("run", id=sets[n]["id"], per=PEER_CALLS // k // SLICES)
+                            lat[n] += got["lat"]
+                            wall[n] += got["wall"]
+                    for n in reversed(order):  # the sessions' task groups nest: the last opened closes first
+                        await ask("close", id=sets[n]["id"])
+                    cases.append({"era": era, "clients": k, **{
+                        n: {**summarize(lat[n], wall[n]), "versions": sets[n]["versions"]} for n in names}})
             rounds.append(cases)
             print(f"round {r + 1}/{ROUNDS}: " + ", ".join(
                 f"{c['era']} x{c['clients']} " + " ".join(f"{n}={c['bridge']['req_s'] / c[n]['req_s']:.2f}"
