@@ -435,6 +435,10 @@ def peer_tables(peers):
                 rows.append(f"{r:>5} | {c['era']:<10} | {c['clients']:>2} | {n:<12} | {m['req_s']:>6.0f} | "
                             f"{m['p50_ms']:>6.2f} | {m['p99_ms']:>6.2f} | {m['max_ms']:>6.1f} | {m['over_50ms']:>5} | "
                             f"{ratio:>11} | {','.join(m['versions'])}")
+    bridge = [c["bridge"] for cases in peers["rounds"] for c in cases]
+    rows += ["", (f"bridge over all cases: p99/p50 at most {max(m['p99_ms'] / m['p50_ms'] for m in bridge):.2f}, "
+             f"slowest call {max(m['max_ms'] for m in bridge):.1f} ms, calls over 50 ms: "
+             f"{sum(m['over_50ms'] for m in bridge)} of {sum(m['n'] for m in bridge)}")]
     rows += ["", "bridge req/s / peer req/s, per round (min .. max):"]
     for i, (era, _) in enumerate(ERAS):
         for j, k in enumerate((1, 8)):
@@ -463,7 +467,9 @@ async def main():
         raw = await raw_pair(tmp)
         sdk = await sdk_pair(tmp)
         peers = await peer_rounds(tmp)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+    system = platform.freedesktop_os_release().get("PRETTY_NAME", platform.system())
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, {system}, "
+               f"{platform.python_implementation()} {platform.python_version()}")
     print(f"bridge overhead, tools/call echo round trips ({machine}); targets: +1 ms p50, >= 80% throughput")
     print(table("raw line client: device over stdio vs edgemcp bridge --stdio --device", raw))
     print(table("mcp SDK client: device over stdio vs bridge Streamable HTTP /mcp/DEVICE", sdk))
