@@ -322,7 +322,8 @@ async def start_peers(tmp):
            "--serial", "peerbench=virtual", "--http", "127.0.0.1:0"]
     log = tmp / "bridge.log"
     with open(log, "wb") as err:
-        proc = await asyncio.create_subprocess_exec(*cmd, stderr=err, env=env_for(tmp, "unused"), start_new_session=True)
+        proc = await asyncio.create_subprocess_exec(*cmd, stderr=err, env=env_for(tmp, "unused"),
+                                                    start_new_session=True)
     while not (url := next((w for w in log.read_text().split() if w.startswith("http://")), None)):
         if proc.returncode is not None:
             raise RuntimeError("the bridge did not start:\n" + log.read_text())
@@ -368,6 +369,21 @@ async def stop_peers(servers):
                 await proc.wait()
 
 
+def tree_cpu(pid):
+    """CPU seconds (user + system) of a process and of its descendants, living or reaped (Linux)."""
+    stats, tick = {}, os.sysconf("SC_CLK_TCK")
+    for d in os.listdir("/proc"):
+        with contextlib.suppress(OSError, ValueError):
+            f = pathlib.Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+            stats[int(d)] = (int(f[1]), sum(int(x) for x in f[11:15]) / tick)  # ppid; utime stime cutime cstime
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += stats.get(p, (0, 0.0))[1]
+        todo += [c for c, (ppid, _) in stats.items() if ppid == p]
+    return total
+
+
 def summarize(lat, wall):
     lat = sorted(lat)
     return {"req_s": len(lat) / wall, "p50_ms": statistics.median(lat), "p99_ms": lat[int(len(lat) * 0.99) - 1],
@@ -400,15 +416,21 @@ async def peer_rounds(tmp):
                 for k in (1, 8):
                     sets = {n: await ask("open", url=servers[n][1], mode=mode, clients=k, warm=20) for n in order}
                     lat, wall = {n: [] for n in order}, dict.fromkeys(order, 0.0)
+                    cpu, client_cpu = dict.fromkeys(order, 0.0), dict.fromkeys(order, 0.0)
                     for _ in range(SLICES):
                         for n in order:
+                            before = tree_cpu(servers[n][0].pid), tree_cpu(client.pid)
                             got = await ask("run", id=sets[n]["id"], per=PEER_CALLS // k // SLICES)
+                            cpu[n] += tree_cpu(servers[n][0].pid) - before[0]
+                            client_cpu[n] += tree_cpu(client.pid) - before[1]
                             lat[n] += got["lat"]
                             wall[n] += got["wall"]
                     for n in reversed(order):  # the sessions' task groups nest: the last opened closes first
                         await ask("close", id=sets[n]["id"])
                     cases.append({"era": era, "clients": k, **{
-                        n: {**summarize(lat[n], wall[n]), "versions": sets[n]["versions"]} for n in names}})
+                        n: {**summarize(lat[n], wall[n]), "cpu_ms": cpu[n] * 1000 / len(lat[n]),
+                            "client_cpu_ms": client_cpu[n] * 1000 / len(lat[n]), "versions": sets[n]["versions"]}
+                        for n in names}})
             rounds.append(cases)
             print(f"round {r + 1}/{ROUNDS}: " + ", ".join(
                 f"{c['era']} x{c['clients']} " + " ".join(f"{n}={c['bridge']['req_s'] / c[n]['req_s']:.2f}"
@@ -425,8 +447,9 @@ def peer_tables(peers):
     title = (f"\nbridge /mcp/DEVICE vs its peers, {PEER_CALLS} echo tools/call per case, mcp SDK clients "
              f"(one process), {ROUNDS} rounds")
     head = (f"{'round':>5} | {'era':<10} | {'cl':>2} | {'server':<12} | {'req/s':>6} | {'p50 ms':>6} | "
-            f"{'p99 ms':>6} | {'max ms':>6} | >50ms | bridge/this | protocol")
-    rows = [title, head, "-" * 110]
+            f"{'p99 ms':>6} | {'max ms':>6} | >50ms | cpu ms | bridge/this | protocol")
+    rows = [title, "(cpu ms: CPU per call of the server and the device(s) it runs, over the timed calls)", head,
+            "-" * 119]
     for r, cases in enumerate(peers["rounds"], 1):
         for c in cases:
             for n in names:
@@ -434,16 +457,26 @@ def peer_tables(peers):
                 ratio = "" if n == "bridge" else f"{c['bridge']['req_s'] / m['req_s']:.2f}x"
                 rows.append(f"{r:>5} | {c['era']:<10} | {c['clients']:>2} | {n:<12} | {m['req_s']:>6.0f} | "
                             f"{m['p50_ms']:>6.2f} | {m['p99_ms']:>6.2f} | {m['max_ms']:>6.1f} | {m['over_50ms']:>5} | "
+                            f"{m['cpu_ms']:>6.2f} | "
                             f"{ratio:>11} | {','.join(m['versions'])}")
     bridge = [c["bridge"] for cases in peers["rounds"] for c in cases]
     rows += ["", (f"bridge over all cases: p99/p50 at most {max(m['p99_ms'] / m['p50_ms'] for m in bridge):.2f}, "
              f"slowest call {max(m['max_ms'] for m in bridge):.1f} ms, calls over 50 ms: "
              f"{sum(m['over_50ms'] for m in bridge)} of {sum(m['n'] for m in bridge)}")]
+    rows += ["", "CPU per call, mean over the rounds (ms): server with its device(s) / the clients' process"]
+    for i, (era, _) in enumerate(ERAS):
+        for j, k in enumerate((1, 8)):
+            ms = {n: [(c["cpu_ms"], c["client_cpu_ms"]) for c in (cases[i * 2 + j][n] for cases in peers["rounds"])]
+                  for n in names}
+            rows.append(f"  {era} x{k}: " + ", ".join(
+                f"{n} {statistics.mean(a for a, _ in v):.2f} / {statistics.mean(b for _, b in v):.2f}"
+                for n, v in ms.items()))
     rows += ["", "bridge req/s / peer req/s, per round (min .. max):"]
     for i, (era, _) in enumerate(ERAS):
         for j, k in enumerate((1, 8)):
             for n in names[1:]:
-                ratios = [cases[i * 2 + j]["bridge"]["req_s"] / cases[i * 2 + j][n]["req_s"] for cases in peers["rounds"]]
+                ratios = [cases[i * 2 + j]["bridge"]["req_s"] / cases[i * 2 + j][n]["req_s"]
+                          for cases in peers["rounds"]]
                 rows.append(f"  {era} x{k} vs {n:<12}: " + " ".join(f"{x:.2f}" for x in ratios)
                             + f"  ({min(ratios):.2f} .. {max(ratios):.2f})")
     return "\n".join(rows)
