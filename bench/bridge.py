@@ -174,7 +174,8 @@ async def sdk_pair(tmp):
 
 async def sdk_http_reference(script):
     """The SDK's own Streamable HTTP cost: a plain low-level Server whose echo tool answers at
-    once (no device), served the same way, called by the same clients."""
+    once (no device), served the same way (JSON answers, as the bridge gives a call without a
+    progress token), called by the same clients."""
     import uvicorn
     from mcp.server.lowlevel.server import Server
     import mcp_types as types
@@ -186,7 +187,8 @@ async def sdk_http_reference(script):
         return types.CallToolResult(content=[types.TextContent(type="text", text=params.arguments["text"])])
     app = Server("echo", on_list_tools=list_tools, on_call_tool=call_tool)
     app.middleware = []
-    config = uvicorn.Config(app.streamable_http_app(), host="127.0.0.1", port=0, log_level="warning")
+    config = uvicorn.Config(app.streamable_http_app(json_response=True), host="127.0.0.1", port=0,
+                            log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve())
     while not server.started:
