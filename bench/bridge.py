@@ -339,7 +339,8 @@ async def start_peers(tmp):
     candidates = {
         "mcp-proxy": (mcp_proxy, lambda port: [str(mcp_proxy), "--host", "127.0.0.1", "--port", str(port),
                                                "--pass-environment", "--log-level", "WARNING", "--", *device]),
-        # stateful: one device process per session (a stdio server has one client at a time)
+        # stateful: one device process per session (a stdio server has one client at a time); a
+        # 2026-07-28 client it serves per request, starting a device process for each
         "supergateway": (supergateway, lambda port: [node, "--require", str(tmp / "loopback.js"), str(supergateway),
                                                      "--stdio", " ".join(device), "--outputTransport",
                                                      "streamableHttp", "--stateful", "--port", str(port),
