@@ -245,10 +245,14 @@ open_sets = {}
 
 async def open_set(url, mode, clients, warm):
     stack = contextlib.AsyncExitStack()
-    cs = [await stack.enter_async_context(Client(url, mode=mode)) for _ in range(clients)]
-    for c in cs:
-        for i in range(warm):
-            await c.call_tool("echo", {"text": "w"})
+    try:
+        cs = [await stack.enter_async_context(Client(url, mode=mode)) for _ in range(clients)]
+        for c in cs:
+            for i in range(warm):
+                await c.call_tool("echo", {"text": "w"})
+    except Exception:
+        await stack.aclose()
+        raise
     open_sets[len(open_sets)] = (stack, cs)
     return {"id": len(open_sets) - 1, "versions": sorted({c.protocol_version for c in cs})}
 
@@ -267,10 +271,12 @@ async def run(id, per):
     gc.disable()
     t0 = time.perf_counter()
     try:
-        await asyncio.gather(*(one(c) for c in open_sets[id][1]))
+        failed = [e for e in await asyncio.gather(*(one(c) for c in open_sets[id][1]), return_exceptions=True) if e]
     finally:
         wall = time.perf_counter() - t0
         gc.enable()
+    if failed:
+        raise failed[0]
     return {"lat": lat, "wall": wall}
 
 async def close_set(id):
@@ -281,7 +287,11 @@ async def main():
     ops = {"open": open_set, "run": run, "close": close_set}
     for line in sys.stdin:
         cmd = json.loads(line)
-        print(json.dumps(await ops[cmd.pop("op")](**cmd)), flush=True)
+        try:
+            out = await ops[cmd.pop("op")](**cmd)
+        except Exception as e:  # a server failed: the bench says so and goes on without it
+            out = {"error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(out), flush=True)
 asyncio.run(main())
 """
 
@@ -409,7 +419,20 @@ async def peer_rounds(tmp):
     async def ask(op, **kw):
         client.stdin.write(json.dumps({"op": op, **kw}).encode() + b"\n")
         return json.loads(await client.stdout.readline())
-    names = list(servers)
+    names, failed = list(servers), {}
+
+    def ok(n, got, where):
+        if "error" not in got:
+            return True
+        if n == "bridge":
+            raise RuntimeError(f"the bridge failed ({where}): {got['error']}")
+        if n not in failed:
+            failed[n] = f"{where}: {got['error']}"
+            log = pathlib.Path(tmp) / f"{n}.log"
+            tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+            print(f"peer {n} failed ({failed[n]}): left out from here on; its log ends:", *tail, sep="\n  ",
+                  flush=True)
+        return False
     rounds = []
     try:
         for r in range(ROUNDS):
@@ -417,32 +440,41 @@ async def peer_rounds(tmp):
             cases = []
             for era, mode in ERAS:
                 for k in (1, 8):
-                    sets = {n: await ask("open", url=servers[n][1], mode=mode, clients=k, warm=20) for n in order}
+                    where = f"round {r + 1}, {era}, {k} clients"
+                    sets = {}
+                    for n in order:
+                        if n not in failed:
+                            sets[n] = await ask("open", url=servers[n][1], mode=mode, clients=k, warm=20)
+                            ok(n, sets[n], where)
                     lat, wall = {n: [] for n in order}, dict.fromkeys(order, 0.0)
                     cpu, client_cpu = dict.fromkeys(order, 0.0), dict.fromkeys(order, 0.0)
                     for _ in range(SLICES):
                         for n in order:
+                            if n in failed:
+                                continue
                             before = tree_cpu(servers[n][0].pid), tree_cpu(client.pid)
                             got = await ask("run", id=sets[n]["id"], per=PEER_CALLS // k // SLICES)
-                            cpu[n] += tree_cpu(servers[n][0].pid) - before[0]
-                            client_cpu[n] += tree_cpu(client.pid) - before[1]
-                            lat[n] += got["lat"]
-                            wall[n] += got["wall"]
+                            if ok(n, got, where):
+                                cpu[n] += tree_cpu(servers[n][0].pid) - before[0]
+                                client_cpu[n] += tree_cpu(client.pid) - before[1]
+                                lat[n] += got["lat"]
+                                wall[n] += got["wall"]
                     for n in reversed(order):  # the sessions' task groups nest: the last opened closes first
-                        await ask("close", id=sets[n]["id"])
+                        if "id" in sets.get(n, {}):
+                            await ask("close", id=sets[n]["id"])  # a failed peer's close may fail too
                     cases.append({"era": era, "clients": k, **{
                         n: {**summarize(lat[n], wall[n]), "cpu_ms": cpu[n] * 1000 / len(lat[n]),
                             "client_cpu_ms": client_cpu[n] * 1000 / len(lat[n]), "versions": sets[n]["versions"]}
-                        for n in names}})
+                        for n in names if n not in failed}})
             rounds.append(cases)
             print(f"round {r + 1}/{ROUNDS}: " + ", ".join(
                 f"{c['era']} x{c['clients']} " + " ".join(f"{n}={c['bridge']['req_s'] / c[n]['req_s']:.2f}"
-                                                         for n in names[1:]) for c in cases), flush=True)
+                                                         for n in names[1:] if n in c) for c in cases), flush=True)
     finally:
         client.stdin.close()
         await client.wait()
         await stop_peers(servers)
-    return {"servers": names, "rounds": rounds}
+    return {"servers": names, "rounds": rounds, "failed": failed}
 
 
 def peer_tables(peers):
@@ -455,7 +487,7 @@ def peer_tables(peers):
             "-" * 119]
     for r, cases in enumerate(peers["rounds"], 1):
         for c in cases:
-            for n in names:
+            for n in (n for n in names if n in c):
                 m = c[n]
                 ratio = "" if n == "bridge" else f"{c['bridge']['req_s'] / m['req_s']:.2f}x"
                 rows.append(f"{r:>5} | {c['era']:<10} | {c['clients']:>2} | {n:<12} | {m['req_s']:>6.0f} | "
@@ -469,19 +501,22 @@ def peer_tables(peers):
     rows += ["", "CPU per call, mean over the rounds (ms): server with its device(s) / the clients' process"]
     for i, (era, _) in enumerate(ERAS):
         for j, k in enumerate((1, 8)):
-            ms = {n: [(c["cpu_ms"], c["client_cpu_ms"]) for c in (cases[i * 2 + j][n] for cases in peers["rounds"])]
-                  for n in names}
+            ms = {n: [(c[n]["cpu_ms"], c[n]["client_cpu_ms"]) for c in (cases[i * 2 + j] for cases in peers["rounds"])
+                      if n in c] for n in names}
             rows.append(f"  {era} x{k}: " + ", ".join(
                 f"{n} {statistics.mean(a for a, _ in v):.2f} / {statistics.mean(b for _, b in v):.2f}"
-                for n, v in ms.items()))
+                for n, v in ms.items() if v))
     rows += ["", "bridge req/s / peer req/s, per round (min .. max):"]
     for i, (era, _) in enumerate(ERAS):
         for j, k in enumerate((1, 8)):
             for n in names[1:]:
                 ratios = [cases[i * 2 + j]["bridge"]["req_s"] / cases[i * 2 + j][n]["req_s"]
-                          for cases in peers["rounds"]]
+                          for cases in peers["rounds"] if n in cases[i * 2 + j]]
+                if not ratios:
+                    continue
                 rows.append(f"  {era} x{k} vs {n:<12}: " + " ".join(f"{x:.2f}" for x in ratios)
                             + f"  ({min(ratios):.2f} .. {max(ratios):.2f})")
+    rows += [f"peer {n} failed ({why}) and was left out from there on" for n, why in peers["failed"].items()]
     return "\n".join(rows)
 
 
