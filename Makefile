@@ -31,7 +31,7 @@ FIRMWARE_SRC := $(shell find firmware boards/unix boards/unix-s3 cmodules -type 
 	models/micro_speech_quantized.tflite  # frozen into the unix builds (boards/unix/manifest.py)
 
 .PHONY: FORCE help setup apt micropython device device-s3 stock venv node run test test-s3 test-stock \
-	test-device test-host test-e2e lint bench bench-peers firmware flash fuzz clean
+	test-device test-host test-e2e lint bench firmware flash fuzz clean
 
 help:
 	@echo "make run    - a virtual device behind the bridge, ready for MCP clients"
@@ -159,6 +159,7 @@ bench: setup
 PEERS_DIR := build/peers
 PEERS_PIP := mcp-proxy==0.13.0
 PEERS_NPM := supergateway@4.0.0
+.PHONY: bench-peers
 bench-peers: $(PEERS_DIR)/.stamp
 $(PEERS_DIR)/.stamp: $(call changed,$(PEERS_PIP) $(PEERS_NPM),$(PEERS_DIR)/.stamp) | build/.stamp-apt
 	rm -rf $(PEERS_DIR)/mcp-proxy $(PEERS_DIR)/supergateway
