@@ -169,9 +169,26 @@ lint: apt venv  # apt first: a clean machine may lack python3-venv
 	$(VENV)/bin/ruff check .
 
 bench: setup
+	@$(MAKE) --no-print-directory bench-peers || echo "bench: the peers could not be installed: bench/bridge.py leaves them out"
 	@mkdir -p build/bench
 	@# bench/mp_*.py are MicroPython scripts the benchmarks run on the virtual device
 	@for b in $(filter-out bench/mp_%,$(wildcard bench/*.py)); do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# What bench/bridge.py measures the bridge against, nothing else needs: mcp-proxy in a venv of its
+# own (it pins an older mcp), supergateway from npm. Reinstalled only when the pins change.
+PEERS_DIR := build/peers
+PEERS_PIP := mcp-proxy==0.13.0
+PEERS_NPM := supergateway@4.0.0
+.PHONY: bench-peers
+bench-peers: $(PEERS_DIR)/.stamp
+$(PEERS_DIR)/.stamp: $(call changed,$(PEERS_PIP) $(PEERS_NPM),$(PEERS_DIR)/.stamp) | build/.stamp-apt
+	rm -rf $(PEERS_DIR)/mcp-proxy $(PEERS_DIR)/supergateway
+	python3 -m venv $(PEERS_DIR)/mcp-proxy
+	$(PEERS_DIR)/mcp-proxy/bin/pip install -q $(PEERS_PIP)
+	mkdir -p $(PEERS_DIR)/supergateway
+	echo '{"private": true}' > $(PEERS_DIR)/supergateway/package.json
+	cd $(PEERS_DIR)/supergateway && npm install --no-audit --no-fund --loglevel=error $(PEERS_NPM)
+	@echo "$(PEERS_PIP) $(PEERS_NPM)" > $@
 
 fuzz: setup
 	$(MAKE) -C cmodules/tflite/fuzz run

@@ -7,12 +7,20 @@ Two pairs, each compared side by side:
   --device` (the bridge's own cost: SDK server, id rewriting, the pseudo-terminal);
 - mcp SDK client: device over stdio vs the bridge's Streamable HTTP endpoint /mcp/DEVICE (what an
   SDK user sees).
-Prints a table and writes build/bench/bridge.json."""
+And the peers a user would pick instead of the bridge, each serving one virtual device over
+Streamable HTTP to the same SDK clients: `mcp-proxy` (PyPI) and supergateway (npm), installed by
+`make bench-peers` under build/peers/ (a peer that is not installed is named and its column left
+out). Rounds alternate the servers, in both eras (the 2025-11-25 handshake; the SDK's default
+"auto" mode, which gets 2026-07-28 where the server speaks it), with 1 and 8 clients.
+Prints tables and writes build/bench/bridge.json."""
 import asyncio
+import contextlib
 import json
 import os
 import pathlib
 import platform
+import signal
+import socket
 import statistics
 import sys
 import tempfile
@@ -23,6 +31,11 @@ DEVICE = os.environ.get("EDGEMCP_DEVICE_BIN", str(ROOT / "build/unix/micropython
 N1 = int(os.environ.get("BENCH_N", "2000"))  # requests with one client
 N8 = N1 // 8  # requests per client with eight
 WARMUP = 100
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "6"))
+PEER_CALLS = 800  # per measurement: 1 client x 800 or 8 clients x 100
+SLICES = 4
+PEERS = ROOT / "build/peers"
+NODE_BIN = ROOT / "build/node/node_modules/.bin/node"
 INIT = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}
 
 
@@ -161,7 +174,8 @@ async def sdk_pair(tmp):
 
 async def sdk_http_reference(script):
     """The SDK's own Streamable HTTP cost: a plain low-level Server whose echo tool answers at
-    once (no device), served the same way, called by the same clients."""
+    once (no device), served the same way (JSON answers, as the bridge gives a call without a
+    progress token), called by the same clients."""
     import uvicorn
     from mcp.server.lowlevel.server import Server
     import mcp_types as types
@@ -173,7 +187,8 @@ async def sdk_http_reference(script):
         return types.CallToolResult(content=[types.TextContent(type="text", text=params.arguments["text"])])
     app = Server("echo", on_list_tools=list_tools, on_call_tool=call_tool)
     app.middleware = []
-    config = uvicorn.Config(app.streamable_http_app(), host="127.0.0.1", port=0, log_level="warning")
+    config = uvicorn.Config(app.streamable_http_app(json_response=True), host="127.0.0.1", port=0,
+                            log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve())
     while not server.started:
@@ -221,6 +236,290 @@ asyncio.run(main())
 '''
 
 
+
+PEER_CLIENTS = """
+import asyncio, contextlib, gc, json, sys, time
+from mcp import Client
+
+open_sets = {}
+
+async def open_set(url, mode, clients, warm):
+    stack = contextlib.AsyncExitStack()
+    try:
+        cs = [await stack.enter_async_context(Client(url, mode=mode)) for _ in range(clients)]
+        for c in cs:
+            for i in range(warm):
+                await c.call_tool("echo", {"text": "w"})
+    except Exception:
+        await stack.aclose()
+        raise
+    open_sets[len(open_sets)] = (stack, cs)
+    return {"id": len(open_sets) - 1, "versions": sorted({c.protocol_version for c in cs})}
+
+async def run(id, per):
+    lat = []
+
+    async def one(c):
+        for i in range(per):
+            t = time.perf_counter()
+            r = await c.call_tool("echo", {"text": f"m{i}"})
+            assert r.content[0].text == f"m{i}"
+            lat.append((time.perf_counter() - t) * 1000)
+    # The clients' own collector is held off while timing (as timeit does): its pauses are not
+    # the server's.
+    gc.collect()
+    gc.disable()
+    t0 = time.perf_counter()
+    try:
+        failed = [e for e in await asyncio.gather(*(one(c) for c in open_sets[id][1]), return_exceptions=True) if e]
+    finally:
+        wall = time.perf_counter() - t0
+        gc.enable()
+    if failed:
+        raise failed[0]
+    return {"lat": lat, "wall": wall}
+
+async def close_set(id):
+    await open_sets.pop(id)[0].aclose()
+    return {}
+
+async def main():
+    ops = {"open": open_set, "run": run, "close": close_set}
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        try:
+            out = await ops[cmd.pop("op")](**cmd)
+        except Exception as e:  # a server failed: the bench says so and goes on without it
+            out = {"error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(out), flush=True)
+asyncio.run(main())
+"""
+
+# supergateway listens on every interface (no host option): keep it on loopback.
+LOOPBACK_ONLY_JS = """
+const net = require("net");
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (port, ...rest) {
+  return typeof port === "number" ? listen.call(this, port, "127.0.0.1", ...rest) : listen.call(this, port, ...rest);
+};
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def wait_listening(port, proc, what):
+    for _ in range(400):
+        if proc.returncode is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{what} is not listening on {port}")
+
+
+async def start_peers(tmp):
+    """Each server in its own process group, each with its own virtual device: name -> (proc, url).
+    A peer that is not installed is reported and left out."""
+    tmp = pathlib.Path(tmp)
+    servers = {}
+    device_root(tmp / "vdev", "peerbench")
+    cmd = [sys.executable, "-m", "edgemcp_host.cli", "bridge", "--vdev-root", str(tmp / "vdev"),
+           "--serial", "peerbench=virtual", "--http", "127.0.0.1:0"]
+    log = tmp / "bridge.log"
+    with open(log, "wb") as err:
+        proc = await asyncio.create_subprocess_exec(*cmd, stderr=err, env=env_for(tmp, "unused"),
+                                                    start_new_session=True)
+    while not (url := next((w for w in log.read_text().split() if w.startswith("http://")), None)):
+        if proc.returncode is not None:
+            raise RuntimeError("the bridge did not start:\n" + log.read_text())
+        await asyncio.sleep(0.05)
+    servers["bridge"] = (proc, url + "/peerbench")
+    device = [DEVICE, "-m", "edgemcp"]
+    mcp_proxy = PEERS / "mcp-proxy/bin/mcp-proxy"
+    supergateway = PEERS / "supergateway/node_modules/supergateway/dist/index.js"
+    node = str(NODE_BIN) if NODE_BIN.exists() else "node"
+    (tmp / "loopback.js").write_text(LOOPBACK_ONLY_JS)
+    candidates = {
+        "mcp-proxy": (mcp_proxy, lambda port: [str(mcp_proxy), "--host", "127.0.0.1", "--port", str(port),
+                                               "--pass-environment", "--log-level", "WARNING", "--", *device]),
+        # stateful: one device process per session (a stdio server has one client at a time); a
+        # 2026-07-28 client it serves per request, starting a device process for each
+        "supergateway": (supergateway, lambda port: [node, "--require", str(tmp / "loopback.js"), str(supergateway),
+                                                     "--stdio", " ".join(device), "--outputTransport",
+                                                     "streamableHttp", "--stateful", "--port", str(port),
+                                                     "--logLevel", "none"]),
+    }
+    for name, (path, cmd) in candidates.items():
+        if not path.exists():
+            print(f"peer {name}: not installed ({path.relative_to(ROOT)} missing; `make bench-peers` installs it):"
+                  " its column is left out", flush=True)
+            continue
+        port = free_port()
+        with open(tmp / f"{name}.log", "wb") as err:
+            proc = await asyncio.create_subprocess_exec(*cmd(port), env=env_for(tmp, name), start_new_session=True,
+                                                        stdout=asyncio.subprocess.DEVNULL, stderr=err)
+        await wait_listening(port, proc, name)
+        servers[name] = (proc, f"http://127.0.0.1:{port}/mcp")
+    return servers
+
+
+async def stop_peers(servers):
+    for proc, _ in servers.values():
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)  # the server and the device(s) it started
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except asyncio.TimeoutError:
+                os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+
+
+def tree_cpu(pid):
+    """CPU seconds (user + system) of a process and of its descendants, living or reaped (Linux)."""
+    stats, tick = {}, os.sysconf("SC_CLK_TCK")
+    for d in os.listdir("/proc"):
+        with contextlib.suppress(OSError, ValueError):
+            f = pathlib.Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+            stats[int(d)] = (int(f[1]), sum(int(x) for x in f[11:15]) / tick)  # ppid; utime stime cutime cstime
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += stats.get(p, (0, 0.0))[1]
+        todo += [c for c, (ppid, _) in stats.items() if ppid == p]
+    return total
+
+
+def summarize(lat, wall):
+    lat = sorted(lat)
+    return {"req_s": len(lat) / wall, "p50_ms": statistics.median(lat), "p99_ms": lat[int(len(lat) * 0.99) - 1],
+            "max_ms": lat[-1], "over_50ms": sum(x > 50 for x in lat), "n": len(lat)}
+
+
+ERAS = (("2025-11-25", "legacy"), ("2026-07-28", "auto"))
+
+
+async def peer_rounds(tmp):
+    """ROUNDS rounds; in each, every (era, clients) case runs on every server, in SLICES slices
+    taken in turn (the servers' order rotating from round to round), so that a change in the
+    machine's load falls on all of them alike."""
+    servers = await start_peers(tmp)
+    script = pathlib.Path(tmp) / "peer_clients.py"
+    script.write_text(PEER_CLIENTS)
+    client = await asyncio.create_subprocess_exec(sys.executable, str(script), stdin=asyncio.subprocess.PIPE,
+                                                  stdout=asyncio.subprocess.PIPE)
+
+    async def ask(op, **kw):
+        client.stdin.write(json.dumps({"op": op, **kw}).encode() + b"\n")
+        return json.loads(await client.stdout.readline())
+    names, failed = list(servers), {}
+
+    def ok(n, got, where):
+        if "error" not in got:
+            return True
+        if n == "bridge":
+            raise RuntimeError(f"the bridge failed ({where}): {got['error']}")
+        if n not in failed:
+            failed[n] = f"{where}: {got['error']}"
+            log = pathlib.Path(tmp) / f"{n}.log"
+            tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+            print(f"peer {n} failed ({failed[n]}): left out from here on; its log ends:", *tail, sep="\n  ",
+                  flush=True)
+        return False
+    rounds = []
+    try:
+        for r in range(ROUNDS):
+            order = names[r % len(names):] + names[:r % len(names)]
+            cases = []
+            for era, mode in ERAS:
+                for k in (1, 8):
+                    where = f"round {r + 1}, {era}, {k} clients"
+                    sets = {}
+                    for n in order:
+                        if n not in failed:
+                            sets[n] = await ask("open", url=servers[n][1], mode=mode, clients=k, warm=20)
+                            ok(n, sets[n], where)
+                    lat, wall = {n: [] for n in order}, dict.fromkeys(order, 0.0)
+                    cpu, client_cpu = dict.fromkeys(order, 0.0), dict.fromkeys(order, 0.0)
+                    for _ in range(SLICES):
+                        for n in order:
+                            if n in failed:
+                                continue
+                            before = tree_cpu(servers[n][0].pid), tree_cpu(client.pid)
+                            got = await ask("run", id=sets[n]["id"], per=PEER_CALLS // k // SLICES)
+                            if ok(n, got, where):
+                                cpu[n] += tree_cpu(servers[n][0].pid) - before[0]
+                                client_cpu[n] += tree_cpu(client.pid) - before[1]
+                                lat[n] += got["lat"]
+                                wall[n] += got["wall"]
+                    for n in reversed(order):  # the sessions' task groups nest: the last opened closes first
+                        if "id" in sets.get(n, {}):
+                            await ask("close", id=sets[n]["id"])  # a failed peer's close may fail too
+                    cases.append({"era": era, "clients": k, **{
+                        n: {**summarize(lat[n], wall[n]), "cpu_ms": cpu[n] * 1000 / len(lat[n]),
+                            "client_cpu_ms": client_cpu[n] * 1000 / len(lat[n]), "versions": sets[n]["versions"]}
+                        for n in names if n not in failed}})
+            rounds.append(cases)
+            print(f"round {r + 1}/{ROUNDS}: " + ", ".join(
+                f"{c['era']} x{c['clients']} " + " ".join(f"{n}={c['bridge']['req_s'] / c[n]['req_s']:.2f}"
+                                                         for n in names[1:] if n in c) for c in cases), flush=True)
+    finally:
+        client.stdin.close()
+        await client.wait()
+        await stop_peers(servers)
+    return {"servers": names, "rounds": rounds, "failed": failed}
+
+
+def peer_tables(peers):
+    names = peers["servers"]
+    title = (f"\nbridge /mcp/DEVICE vs its peers, {PEER_CALLS} echo tools/call per case, mcp SDK clients "
+             f"(one process), {ROUNDS} rounds")
+    head = (f"{'round':>5} | {'era':<10} | {'cl':>2} | {'server':<12} | {'req/s':>6} | {'p50 ms':>6} | "
+            f"{'p99 ms':>6} | {'max ms':>6} | >50ms | cpu ms | bridge/this | protocol")
+    rows = [title, "(cpu ms: CPU per call of the server and the device(s) it runs, over the timed calls)", head,
+            "-" * 119]
+    for r, cases in enumerate(peers["rounds"], 1):
+        for c in cases:
+            for n in (n for n in names if n in c):
+                m = c[n]
+                ratio = "" if n == "bridge" else f"{c['bridge']['req_s'] / m['req_s']:.2f}x"
+                rows.append(f"{r:>5} | {c['era']:<10} | {c['clients']:>2} | {n:<12} | {m['req_s']:>6.0f} | "
+                            f"{m['p50_ms']:>6.2f} | {m['p99_ms']:>6.2f} | {m['max_ms']:>6.1f} | {m['over_50ms']:>5} | "
+                            f"{m['cpu_ms']:>6.2f} | "
+                            f"{ratio:>11} | {','.join(m['versions'])}")
+    bridge = [c["bridge"] for cases in peers["rounds"] for c in cases]
+    rows += ["", (f"bridge over all cases: p99/p50 at most {max(m['p99_ms'] / m['p50_ms'] for m in bridge):.2f}, "
+             f"slowest call {max(m['max_ms'] for m in bridge):.1f} ms, calls over 50 ms: "
+             f"{sum(m['over_50ms'] for m in bridge)} of {sum(m['n'] for m in bridge)}")]
+    rows += ["", "CPU per call, mean over the rounds (ms): server with its device(s) / the clients' process"]
+    for i, (era, _) in enumerate(ERAS):
+        for j, k in enumerate((1, 8)):
+            ms = {n: [(c[n]["cpu_ms"], c[n]["client_cpu_ms"]) for c in (cases[i * 2 + j] for cases in peers["rounds"])
+                      if n in c] for n in names}
+            rows.append(f"  {era} x{k}: " + ", ".join(
+                f"{n} {statistics.mean(a for a, _ in v):.2f} / {statistics.mean(b for _, b in v):.2f}"
+                for n, v in ms.items() if v))
+    rows += ["", "bridge req/s / peer req/s, per round (min .. max):"]
+    for i, (era, _) in enumerate(ERAS):
+        for j, k in enumerate((1, 8)):
+            for n in names[1:]:
+                ratios = [cases[i * 2 + j]["bridge"]["req_s"] / cases[i * 2 + j][n]["req_s"]
+                          for cases in peers["rounds"] if n in cases[i * 2 + j]]
+                if not ratios:
+                    continue
+                rows.append(f"  {era} x{k} vs {n:<12}: " + " ".join(f"{x:.2f}" for x in ratios)
+                            + f"  ({min(ratios):.2f} .. {max(ratios):.2f})")
+    rows += [f"peer {n} failed ({why}) and was left out from there on" for n, why in peers["failed"].items()]
+    return "\n".join(rows)
+
+
 def table(title, pair):
     rows = [f"\n{title}",
             f"{'clients':>7} | {'path':<7} | {'p50 ms':>7} | {'p99 ms':>7} | {'req/s':>8} | added p50 ms | throughput kept",
@@ -238,7 +537,10 @@ async def main():
     with tempfile.TemporaryDirectory() as tmp:
         raw = await raw_pair(tmp)
         sdk = await sdk_pair(tmp)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+        peers = await peer_rounds(tmp)
+    system = platform.freedesktop_os_release().get("PRETTY_NAME", platform.system())
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, {system}, "
+               f"{platform.python_implementation()} {platform.python_version()}")
     print(f"bridge overhead, tools/call echo round trips ({machine}); targets: +1 ms p50, >= 80% throughput")
     print(table("raw line client: device over stdio vs edgemcp bridge --stdio --device", raw))
     print(table("mcp SDK client: device over stdio vs bridge Streamable HTTP /mcp/DEVICE", sdk))
@@ -248,9 +550,10 @@ async def main():
         print(f"{k:<7} | sdk-http| {r['p50_ms']:>7.3f} | {r['p99_ms']:>7.3f} | {r['req_s']:>8.0f} | bridge adds "
               f"{sdk['bridge'][k]['p50_ms'] - r['p50_ms']:.3f} ms p50 over it, keeps "
               f"{sdk['bridge'][k]['req_s'] / r['req_s']:.0%} of its throughput")
+    print(peer_tables(peers))
     out = ROOT / "build/bench/bridge.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine, "raw_stdio": raw, "sdk_http": sdk}, indent=2))
+    out.write_text(json.dumps({"machine": machine, "raw_stdio": raw, "sdk_http": sdk, "peers": peers}, indent=2))
     print(f"\nwrote {out.relative_to(ROOT)}")
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import os
@@ -355,6 +356,15 @@ class Bridge:
             on_progress, on_log = relays(ctx)
             return done(ctx, await bridge.call_tool(link, name, params.arguments, on_progress, on_log(link)))
 
+        def input_schema(name):
+            # For the 2026-07-28 transport's check of a call's Mcp-Param-* headers; without it the SDK
+            # runs the whole tools/list (every tool, validated) ahead of every tools/call.
+            try:
+                link, tool = view.name_in(name, "tool")
+            except MCPError:
+                return None
+            return next((t.get("inputSchema") for t in link.tools if t.get("name") == tool), None)
+
         async def list_resources(ctx, params):
             return done(ctx, await list_all("resources/list", "resources", rename_resource))
 
@@ -427,7 +437,7 @@ class Bridge:
             instructions=(f"edgemcp device {device} (an ESP32-S3 MicroPython MCP server) behind the edgemcp bridge."
                           if device else f"edgemcp bridge: devices {names}. Tools and prompts are named "
                           f"DEVICE.NAME; resources are {URI_PREFIX}DEVICE/URI."),
-            on_list_tools=list_tools, on_call_tool=call_tool,
+            on_list_tools=list_tools, on_call_tool=call_tool, get_tool_input_schema=input_schema,
             on_list_resources=list_resources, on_list_resource_templates=list_templates,
             on_read_resource=read_resource, on_subscribe_resource=subscribe, on_unsubscribe_resource=unsubscribe,
             on_list_prompts=list_prompts, on_get_prompt=get_prompt, on_set_logging_level=set_level,
@@ -492,6 +502,14 @@ def _notification(method, params):
 
 # ----- transports
 
+def _settle_gc():
+    """Called once the bridge is up. What the SDK, pydantic and uvicorn build at start (about 90k
+    objects) lives as long as the bridge, and every full collection walked all of it: 30-60 ms in
+    which every client stalled at once. Frozen, the collector no longer looks at it."""
+    gc.collect()
+    gc.freeze()
+
+
 class _Lines:
     """stdin as the async text lines the SDK's stdio transport reads, on the event loop (its
     default reads and writes through a worker thread per line)."""
@@ -555,12 +573,13 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeo
     A 2025-era HTTP client that vanishes mid-call does not cancel it (its stream could be
     resumed, says that revision): its session, and the device work it started, end once it has
     had no HTTP request open for `session_timeout` seconds."""
-    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
     from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
+
+    from .http_sessions import SessionManager
 
     names = ["127.0.0.1", "localhost", "[::1]"]
     if host not in LOOPBACK and host not in ("0.0.0.0", "::"):
@@ -587,8 +606,8 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeo
         # Devices may join later (MCP over MQTT): their endpoints start on first use.
         async with lock:
             if device not in managers:
-                mgr = StreamableHTTPSessionManager(app=bridge.server(device), security_settings=security,
-                                                   session_idle_timeout=session_timeout)
+                mgr = SessionManager(app=bridge.server(device), security_settings=security,
+                                     session_idle_timeout=session_timeout)
                 await group.start(run_manager, mgr)
                 managers[device] = mgr
             return managers[device]
@@ -697,6 +716,7 @@ async def serve_http(bridge, host="127.0.0.1", port=8765, token=None, allow_host
                 task.result()
                 raise OSError(f"HTTP server on {host}:{port} did not start")
             await asyncio.sleep(0.02)
+        _settle_gc()
         if ready:
             h = f"[{host}]" if ":" in host else host
             port = server.servers[0].sockets[0].getsockname()[1]  # the real one when asked for 0

@@ -3,10 +3,12 @@ Streamable HTTP and over stdio, in the handshake era ("legacy") and the SDK's de
 mode (2026-07-28 via server/discover): prefixed tools of both devices, per-device endpoints,
 tool calls, resources, prompts, progress, cancellation and log notifications."""
 import binascii
+import json
 import re
 import sys
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -211,6 +213,85 @@ def test_http_many_clients_share_a_device(bridge):
                     tg.start_soon(one, i)
         assert results == {(i, k): f"{i}-{k}-{'ab'[(i + k) % 2]}" for i in range(8) for k in range(5)}
     anyio.run(main)
+
+
+def test_http_answer_form(bridge):
+    """Handshake era: a POST that asked for no progress is answered with one JSON body, one with a
+    progress token as an event stream (the progress, then the result). A client must still accept
+    both forms, as 2025-11-25 says: one that lists only one of them is refused, as before."""
+    url = bridge.url + "/a"
+    both = "application/json, text/event-stream"
+
+    def post(body, accept=both, **headers):
+        return httpx2.post(url, content=json.dumps(body).encode(), timeout=30,
+                           headers={"Accept": accept, "Content-Type": "application/json", **headers})
+    r = post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.json()["result"]["protocolVersion"] == "2025-11-25"
+    session = {"Mcp-Session-Id": r.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+    assert post({"jsonrpc": "2.0", "method": "notifications/initialized"}, **session).status_code == 202
+
+    def call(id, tool, arguments, **kw):
+        return post({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                     "params": {"name": tool, "arguments": arguments, **kw}}, **session)
+    r = call(2, "echo", {"text": "as json"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.json() == {"jsonrpc": "2.0", "id": 2, "result": {"content": [{"type": "text", "text": "as json"}]}}
+
+    r = call(3, "slow", {"seconds": 0.2, "steps": 2}, _meta={"progressToken": "p3"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(line[len("data:"):]) for line in r.text.splitlines() if line.startswith("data:")]
+    assert [(e["params"]["progressToken"], e["params"]["progress"]) for e in events[:-1]] == [("p3", 1), ("p3", 2)]
+    assert events[-1]["id"] == 3 and events[-1]["result"]["structuredContent"] == {"slept": 0.2, "steps": 2}
+
+    for accept in ("text/event-stream", "application/json"):
+        r = post({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
+            "name": "echo", "arguments": {"text": "x"}}}, accept=accept, **session)
+        assert r.status_code == 406, accept
+    httpx2.delete(url, headers=session, timeout=10)
+
+
+ROUTE_TOOL = """
+from edgemcp import tool
+
+@tool("Echoes the region it was routed by.", {"region": {"type": "string", "x-mcp-header": "Region"}})
+def route(region):
+    return region
+"""
+
+
+def test_http_mcp_param_headers(tmp_path):
+    """2026-07-28: a tool whose schema mirrors an argument into an `Mcp-Param-*` header. The SDK
+    client sends the header and the call goes through; a header that disagrees with the body is
+    refused before the call reaches the device, on the aggregated and the per-device endpoint."""
+    from mcp.client.streamable_http import streamable_http_client
+
+    (tmp_path / "vdev/d").mkdir(parents=True)
+    (tmp_path / "vdev/d/route_tool.py").write_text(ROUTE_TOOL)
+    b = BridgeProc(tmp_path, ("d",), config={"test_tools": True, "modules": ["route_tool"]})
+    forged = {}
+
+    async def forge(request):
+        if forged and b'"tools/call"' in request.content:
+            request.headers.update(forged)
+
+    async def main():
+        for url, tool in ((b.url, "d.route"), (b.url + "/d", "route")):
+            forged.clear()
+            async with httpx2.AsyncClient(event_hooks={"request": [forge]}, timeout=30) as http, \
+                    Client(streamable_http_client(url, http_client=http), mode="auto") as c:
+                assert c.protocol_version == "2026-07-28"
+                await c.list_tools()
+                assert text(await c.call_tool(tool, {"region": "eu"})) == "eu"
+                forged["Mcp-Param-Region"] = "us"
+                with pytest.raises(MCPError) as e:
+                    await c.call_tool(tool, {"region": "eu"})
+                assert "Mcp-Param-Region" in e.value.error.message
+    try:
+        anyio.run(main)
+    finally:
+        b.stop()
 
 
 @pytest.mark.parametrize("mode", MODES)

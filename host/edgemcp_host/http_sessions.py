@@ -1,0 +1,69 @@
+"""The mcp SDK's Streamable HTTP session manager as the bridge uses it: a handshake-era (2025-11-25)
+POST is answered with one `application/json` body instead of an event stream when nothing can
+stream on it, and with the SDK's event stream otherwise.
+
+Nothing can stream on a POST that carries no progress token: the bridge sends a request's own
+channel nothing but the progress it asked for (log messages and list changes go on the client's
+standalone GET stream) and never sends a client a request. One JSON body costs the bridge and
+the client much less than an event stream (task group, pings, event framing). The SDK offers
+JSON answers only for a whole endpoint (`json_response`), which would drop progress; here its
+JSON mode is chosen per POST. The 2026-07-28 era is untouched: the SDK already answers JSON there
+unless the call emits something first."""
+import asyncio
+import weakref
+
+from mcp.server.streamable_http import StreamableHTTPServerTransport, check_accept_headers
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.requests import Request
+
+# The tasks serving a POST that is answered with JSON (uvicorn serves each request in its own task;
+# the SDK reads its JSON-mode flag in that task while it handles the POST).
+_JSON_POSTS = weakref.WeakSet()
+
+
+class _Transport(StreamableHTTPServerTransport):
+    @property
+    def is_json_response_enabled(self):
+        return asyncio.current_task() in _JSON_POSTS
+
+    @is_json_response_enabled.setter
+    def is_json_response_enabled(self, value):
+        pass  # the SDK's per-endpoint setting (off): decided per POST instead
+
+    async def handle_request(self, scope, receive, send):
+        if scope["method"] != "POST":
+            await super().handle_request(scope, receive, send)
+            return
+        # The SDK's body-size limit has already read the whole body into one message.
+        first = await receive()
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return first
+            return await receive()
+
+        body = first.get("body", b"") if first["type"] == "http.request" and not first.get("more_body") else None
+        # The same Accept the SDK asks of an event-stream answer (both types): only the answer's form
+        # changes. A substring test for the token: cheap on a large body, and SSE when in doubt.
+        if body is None or b"progressToken" in body or not all(check_accept_headers(Request(scope))):
+            await super().handle_request(scope, replay, send)
+            return
+        task = asyncio.current_task()
+        _JSON_POSTS.add(task)
+        try:
+            await super().handle_request(scope, replay, send)
+        finally:
+            _JSON_POSTS.discard(task)
+
+
+class SessionManager(StreamableHTTPSessionManager):
+    """StreamableHTTPSessionManager whose handshake-era sessions answer JSON where nothing streams."""
+
+    def _admit_session(self, requestor):
+        transport = super()._admit_session(requestor)
+        if transport is not None:  # the SDK builds the session's transport; the bridge's kind serves it
+            transport.__class__ = _Transport
+        return transport
