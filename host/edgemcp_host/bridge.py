@@ -463,6 +463,9 @@ class Bridge:
             return done(ctx, await fleet.call(params.name, params.arguments, on_progress,
                                               on_log(link) if link else None))
 
+        def input_schema(name):  # as the device endpoints' (the Mcp-Param-* header check)
+            return next((t["inputSchema"] for t in fleet.tools() if t["name"] == name), None)
+
         async def list_resources(ctx, params):
             return done(ctx, {"resources": [DEVICES_RESOURCE]})
 
@@ -473,8 +476,9 @@ class Bridge:
             "edgemcp-bridge/fleet", version=__version__,
             instructions="edgemcp fleet: each tool runs on the device named in its `device` argument, or on "
                          "every device that has it with device \"*\"; fleet_devices lists the devices.",
-            on_list_tools=list_tools, on_call_tool=call_tool, on_list_resources=list_resources,
-            on_read_resource=read_resource, on_subscriptions_listen=ListenHandler(bus),
+            on_list_tools=list_tools, on_call_tool=call_tool, get_tool_input_schema=input_schema,
+            on_list_resources=list_resources, on_read_resource=read_resource,
+            on_subscriptions_listen=ListenHandler(bus),
             cache_hints={m: CacheHint(ttl_ms=0, scope="private") for m in CACHEABLE_METHODS},
         )
         return _finish(server, initialized)
