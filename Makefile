@@ -138,7 +138,7 @@ test: setup
 	$(MAKE) --no-print-directory test-stock
 
 # The tests that matter for the board, on the board-faithful build.
-S3_TESTS := tests/device tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_input.py \
+S3_TESTS := tests/device tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_input.py tests/e2e/test_device_modern.py \
 	tests/e2e/test_infer_sdk.py tests/e2e/test_infer_io.py tests/e2e/test_mqtt_store_forward.py \
 	tests/e2e/test_device_events_serial.py tests/e2e/test_device_low_heap.py \
 	tests/host/test_tflite_float_sweep.py tests/host/test_tflite_ops.py
@@ -155,7 +155,8 @@ test-s3: setup
 # there with 384k).
 # The event tests run the queue on the unix board's partition shim (installed with the package).
 STOCK_TESTS := tests/host/test_tflite_ops.py tests/host/test_tflite_models.py tests/host/test_tflite_float_sweep.py \
-	tests/host/test_tflite_hostile.py tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_input.py tests/e2e/test_mqtt_client.py \
+	tests/host/test_tflite_hostile.py tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_input.py tests/e2e/test_device_modern.py \
+	tests/e2e/test_mqtt_client.py \
 	tests/e2e/test_mqtt_mcp.py tests/e2e/test_mqtt_store_forward.py tests/e2e/test_device_events_serial.py \
 	tests/e2e/test_bridge_sdk.py --deselect tests/e2e/test_mqtt_client.py::test_qos1_flow_control_and_order
 test-stock: setup

@@ -65,12 +65,19 @@ tool("Board, firmware and MicroPython versions, device id, uptime, heap (after a
 resource("device://info", name="info", description="Same as the device_info tool.")(_info)
 
 
-@tool("Soft-reset the device (the app restarts; connections drop). Needs confirm: true.",
-      {"confirm": {"type": "boolean", "description": "must be true"}},
-      annotations={"destructiveHint": True})
-def device_reset(confirm):
+@tool("Soft-reset the device (the app restarts; connections drop). Asks the user to confirm when the "
+      "client can ask; else needs confirm: true.",
+      {"confirm": {"type": "boolean", "description": "true: reset without asking", "default": False}},
+      annotations={"destructiveHint": True}, ctx=True)
+async def device_reset(ctx, confirm=False):
     if confirm is not True:
-        raise ToolError("refusing to reset: pass confirm: true")
+        if not ctx.can_ask("elicitation/create"):
+            raise ToolError("refusing to reset: pass confirm: true")
+        r = await ctx.elicit("Reset the device '%s'? Its connections drop while it restarts." % _cfg["name"],
+                             {"type": "object", "properties": {"reset": {"type": "boolean", "title": "Reset now"}},
+                              "required": ["reset"]})
+        if r.get("action") != "accept" or (r.get("content") or {}).get("reset") is not True:
+            raise ToolError("reset not confirmed")
     _stop(reset=True)
     return "resetting"
 

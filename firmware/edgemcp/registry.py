@@ -26,6 +26,14 @@ class ToolError(Exception):
     """Raised by a tool handler: becomes a tool result with isError: true."""
 
 
+class InputRequired(Exception):
+    # A modern-era tool stopped at a question (ask.py): the call's result asks for the answer.
+    def __init__(self, key, method, params):
+        self.key = key
+        self.method = method
+        self.params = params
+
+
 def _schema(params):
     # `params` is a full JSON schema or just its properties (a property with "default" is optional).
     if params is None:

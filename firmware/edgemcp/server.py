@@ -55,6 +55,8 @@ class Session:
         self.tasks = {}  # request id -> running async tool task
         self.listens = {}  # modern subscriptions/listen: request id -> its notification filter
         self.req_levels = {}  # modern requests in progress that asked for log messages: id -> level
+        self.caps = {}  # what the 2025-era client declared it can answer (initialize)
+        self.asks = {}  # our questions to that client in flight (ask.py): id -> [Event, response]
         self.ext = None  # a protocol extension's state for this session (forward.py: its event sink)
 
 
@@ -174,7 +176,11 @@ def receive(s, buf):
     method = msg.get("method")
     if method is None:
         if has_id and ("result" in msg or "error" in msg):
-            return  # a response: this server sends no requests, so nothing waits for it
+            w = s.asks.get(rid)  # the answer to a tool's question (ask.py); else nothing waits for it
+            if w:
+                w[1] = msg
+                w[0].set()
+            return
         error(s, rid, INVALID_REQUEST, "method missing")
         return
     if not isinstance(method, str):
@@ -238,7 +244,8 @@ def _modern_handler(method, meta, v):
 def _modern_result(method, r):
     # What every modern result carries: its type, the server's identity, and on the
     # cacheable methods how long it stays fresh (nothing is: tools and resources can change).
-    r["resultType"] = "complete"
+    if "resultType" not in r:  # (input_required has its own)
+        r["resultType"] = "complete"
     r["_meta"] = {"io.modelcontextprotocol/serverInfo": _server_info()}
     if method in _CACHEABLE:
         r["ttlMs"] = 0
@@ -274,6 +281,8 @@ def _initialize(s, rid, p):
         raise RpcError(INVALID_PARAMS, "params.protocolVersion must be a string")
     s.version = v if v in VERSIONS else VERSIONS[0]
     s.ready = True
+    c = p.get("capabilities")
+    s.caps = c if isinstance(c, dict) else {}
     return {"protocolVersion": s.version, "capabilities": _capabilities(False), "serverInfo": _server_info()}
 
 
@@ -313,11 +322,34 @@ def _tools_list(s, rid, p):
 
 
 class Context:
-    # Given to tool handlers declared with ctx=True.
-    def __init__(self, s, rid, token):
+    # Given to tool handlers declared with ctx=True. `caps`: what the client can answer (its
+    # capabilities, of either era); `answers`: in the modern era, what it answered to this
+    # call's questions so far (ask.py), else None.
+    def __init__(self, s, rid, token, caps, answers):
         self.session = s
         self.request_id = rid
         self.token = token
+        self.caps = caps
+        self.answers = answers
+        self.asked = 0
+
+    def can_ask(self, method):
+        """Whether the client can answer `method` (elicitation/create, sampling/createMessage)."""
+        from . import ask
+        return ask.can(self, method)
+
+    async def ask(self, method, params):
+        """Asks the client (async tools): -> its result, e.g. {"action": "accept", "content": {...}}.
+        Raises ToolError when it cannot answer."""
+        from . import ask
+        return await ask.ask(self, method, params, send)
+
+    async def elicit(self, message, schema):
+        return await self.ask("elicitation/create", {"mode": "form", "message": message, "requestedSchema": schema})
+
+    async def sample(self, text, max_tokens=200):
+        return await self.ask("sampling/createMessage", {
+            "messages": [{"role": "user", "content": {"type": "text", "text": text}}], "maxTokens": max_tokens})
 
     def progress(self, done, total=None, message=None):
         if self.token is None:
@@ -361,25 +393,44 @@ def _tools_call(s, rid, p):
     if err:
         return _failed("invalid arguments: " + err)
     meta = p.get("_meta")
-    token = meta.get("progressToken") if isinstance(meta, dict) else None
+    if not isinstance(meta, dict):
+        meta = {}
+    token = meta.get("progressToken")
+    modern = meta.get(_PV) in MODERN
+    ctx = None
+    if t.ctx:
+        got = None
+        caps = s.caps
+        if modern:  # a retry brings answers (checked) to the questions of an earlier round
+            got = {}
+            caps = meta.get(_CAPS) or {}
+            if "requestState" in p or "inputResponses" in p:
+                from . import ask
+                try:
+                    got = ask.answers(name, args, p)
+                except ValueError as e:
+                    raise RpcError(INVALID_PARAMS, str(e))
+        ctx = Context(s, rid, token, caps, got)
     try:
-        r = t.fn(Context(s, rid, token), **args) if t.ctx else t.fn(**args)
+        r = t.fn(ctx, **args) if t.ctx else t.fn(**args)
     except registry.ToolError as e:
         return _failed(str(e))
     except Exception as e:
         return _failed("%s failed: %r" % (name, e))
     if hasattr(r, "send"):  # a coroutine: run it as a task so the link keeps serving
-        modern = isinstance(meta, dict) and meta.get(_PV) in MODERN
-        s.tasks[rid] = asyncio.create_task(_finish(s, rid, name, r, modern))
+        s.tasks[rid] = asyncio.create_task(_finish(s, rid, name, r, modern, ctx, args))
         return _PENDING
     return tool_result(r)
 
 
-async def _finish(s, rid, name, coro, modern):
+async def _finish(s, rid, name, coro, modern, ctx, args):
     try:
         r = tool_result(await coro)
     except asyncio.CancelledError:
         return  # cancelled by the client: no reply
+    except registry.InputRequired as q:
+        from . import ask
+        r = ask.required(q, name, args, ctx.answers)
     except registry.ToolError as e:
         r = _failed(str(e))
     except Exception as e:

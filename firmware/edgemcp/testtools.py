@@ -41,3 +41,14 @@ def emit(stream, data=None, count=1):
         if first is None:
             first = last
     return {"first_seq": first, "last_seq": last}
+
+
+@tool("Ask the user for a name (elicitation), then a model for a greeting (sampling).", ctx=True)
+async def greet(ctx):
+    r = await ctx.elicit("Who is there?", {"type": "object", "properties": {"name": {"type": "string"}},
+                                           "required": ["name"]})
+    if r.get("action") != "accept":
+        return "nobody: " + str(r.get("action"))
+    name = r["content"]["name"]
+    m = await ctx.sample("Greet %s in three words." % name, 20)
+    return "%s -> %s" % (name, m["content"]["text"])

@@ -156,3 +156,77 @@ def test_completion_of_a_template_variable_by_a_function(tmp_path):
     assert by_id[1]["result"]["completion"] == {"values": ["42", "420"], "total": 2, "hasMore": False}
     assert by_id[2]["error"]["code"] == -32602
     assert by_id[3]["result"]["completion"]["values"] == []  # a variable with nothing to offer
+
+
+@pytest.mark.parametrize("mode", ["legacy", MODERN])
+def test_a_tool_asks_the_user_and_a_model_in_both_eras(root, mode):
+    """ctx.elicit and ctx.sample: requests to a 2025 client (elicitation/create,
+    sampling/createMessage), input_required rounds with an HMAC-sealed requestState for a 2026
+    one; the SDK's callbacks answer both, so one call_tool returns the finished result."""
+    from mcp_types import CreateMessageResult, ElicitResult, TextContent
+    asked = []
+
+    async def on_elicit(context, params):
+        asked.append(("elicit", params.message))
+        return ElicitResult(action="accept", content={"name": "Ada"})
+
+    async def on_sample(context, params):
+        asked.append(("sample", params.messages[0].content.text))
+        return CreateMessageResult(role="assistant", content=TextContent(type="text", text="hello there Ada"),
+                                   model="test-model", stop_reason="endTurn")
+
+    async def main():
+        async with Client(stdio_params(root), mode=mode, elicitation_callback=on_elicit, sampling_callback=on_sample,
+                          read_timeout_seconds=20) as c:
+            r = await c.call_tool("greet", {})
+            assert not r.is_error, r
+            assert r.content[0].text == "Ada -> hello there Ada"
+        assert asked == [("elicit", "Who is there?"), ("sample", "Greet Ada in three words.")]
+        async with Client(stdio_params(root), mode=mode, read_timeout_seconds=20) as c:  # no callbacks
+            r = await c.call_tool("greet", {})
+            assert r.is_error and "cannot answer elicitation/create" in r.content[0].text
+            r = await c.call_tool("device_reset", {})  # cannot ask: the explicit flag is needed
+            assert r.is_error and "confirm: true" in r.content[0].text
+    anyio.run(main)
+
+
+def test_request_state_is_sealed(root):
+    """The 2026-07-28 rounds by hand, on one device process: input_required with a requestState;
+    the retry with the answer goes on to the next question; a tampered state, one for other
+    arguments, or one from another boot of the device is -32602."""
+    meta = {**META, "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}, "sampling": {}}}
+    call = {"name": "greet", "arguments": {}}
+    p = subprocess.Popen(device_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         env={**os.environ, **device_env(root)})
+
+    def rpc(m):
+        p.stdin.write((json.dumps(m) + "\n").encode())
+        p.stdin.flush()
+        while True:
+            line = p.stdout.readline()
+            assert line, "the device closed its output"
+            msg = json.loads(line)
+            if msg.get("id") == m["id"]:
+                return msg
+
+    try:
+        r1 = rpc(req(1, "tools/call", call, meta=meta))["result"]
+        assert r1["resultType"] == "input_required" and list(r1["inputRequests"]) == ["q0"]
+        assert r1["inputRequests"]["q0"]["method"] == "elicitation/create"
+        state = r1["requestState"]
+        answer = {"q0": {"action": "accept", "content": {"name": "Bob"}}}
+        r2 = rpc(req(2, "tools/call", {**call, "inputResponses": answer, "requestState": state}, meta=meta))["result"]
+        assert r2["resultType"] == "input_required" and r2["inputRequests"]["q1"]["method"] == "sampling/createMessage"
+        sample = {"q1": {"role": "assistant", "content": {"type": "text", "text": "hi"}, "model": "m"}}
+        r3 = rpc(req(3, "tools/call", {**call, "inputResponses": sample, "requestState": r2["requestState"]}, meta=meta))
+        assert r3["result"]["resultType"] == "complete" and r3["result"]["content"][0]["text"] == "Bob -> hi"
+        tampered = state[:-2] + ("00" if not state.endswith("00") else "11")
+        for rid, params in ((4, {**call, "requestState": tampered}), (5, {**call, "requestState": "garbage"}),
+                            (6, {"name": "greet", "arguments": {"x": 1}, "requestState": state})):
+            e = rpc(req(rid, "tools/call", {**params, "inputResponses": answer}, meta=meta))
+            assert e.get("error", {}).get("code") == -32602, e
+    finally:
+        p.kill()
+        p.wait()
+    by_id, _ = lines(root, req(7, "tools/call", {**call, "inputResponses": answer, "requestState": state}, meta=meta))
+    assert by_id[7]["error"]["code"] == -32602 and "restarted" in by_id[7]["error"]["message"]  # another boot
