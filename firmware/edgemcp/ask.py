@@ -12,6 +12,7 @@ import json
 import os
 from .registry import InputRequired, ToolError
 
+RELATED_REQUEST = "edgemcp/relatedRequestId"
 _KEY = os.urandom(32)
 _ASK_TIMEOUT_MS = const(300000)  # a person answers a 2025 client's question within 5 minutes
 _ids = [0]
@@ -84,7 +85,9 @@ async def ask(ctx, method, params, send):
     _ids[0] += 1
     rid = "ask-%d" % _ids[0]
     w = s.asks[rid] = [asyncio.Event(), None]
-    send(s, {"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+    p = dict(params)  # tagged with the call it belongs to: a bridge serves many clients on one link
+    p["_meta"] = {RELATED_REQUEST: ctx.request_id}
+    send(s, {"jsonrpc": "2.0", "id": rid, "method": method, "params": p})
     try:
         await asyncio.wait_for_ms(w[0].wait(), _ASK_TIMEOUT_MS)
     except asyncio.TimeoutError:

@@ -400,10 +400,11 @@ def _tools_call(s, rid, p):
     ctx = None
     if t.ctx:
         got = None
-        caps = s.caps
+        caps = meta.get(_CAPS)  # a 2025 client behind a bridge: its capabilities, with its call
+        if not isinstance(caps, dict):
+            caps = s.caps
         if modern:  # a retry brings answers (checked) to the questions of an earlier round
             got = {}
-            caps = meta.get(_CAPS) or {}
             if "requestState" in p or "inputResponses" in p:
                 from . import ask
                 try:

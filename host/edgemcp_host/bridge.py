@@ -35,13 +35,15 @@ from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.subscriptions import (InMemorySubscriptionBus, ListenHandler, PromptsListChanged,
                                       ResourcesListChanged, ResourceUpdated, ToolsListChanged)
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from . import __version__
 from .fleet import DEVICES_RESOURCE, FLEET, Fleet
 from .link import DeviceError, LinkError, spawn
 from .metrics import CONTENT_TYPE, Metrics, health
-from .protocol import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND
+from .protocol import (INVALID_PARAMS, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, METHOD_NOT_FOUND,
+                       RESOURCE_NOT_FOUND)
 
 # Logging, client progress and roots are deprecated in 2026-07-28 but still part of 2025-11-25,
 # which the devices speak: the bridge serves them on purpose.
@@ -252,12 +254,28 @@ class Bridge:
                     with contextlib.suppress(LinkError, DeviceError):
                         await self.links[dev].request("resources/unsubscribe", {"uri": uri}, timeout=5)
 
-    async def call_tool(self, link, name, arguments, on_progress=None, on_log=None):
-        """tools/call on one device, counted in /metrics; a link or protocol failure is an MCPError."""
+    async def call_tool(self, link, name, arguments, on_progress=None, on_log=None, modern=None, asker=None):
+        """tools/call on one device, counted in /metrics; a link or protocol failure is an MCPError.
+        modern: a 2026-07-28 client's request params, relayed as they are (its _meta, and the
+        inputResponses and requestState of an input_required round) to a device that serves
+        that era: the device's own result comes back, input_required included. asker: a 2025
+        client's (capabilities, on_request): its capabilities go with the call, and the device's
+        questions to it (elicitation/create, sampling/createMessage) are put to it."""
+        params = {"name": name, "arguments": arguments or {}}
+        if modern is not None:
+            meta = {k: v for k, v in (modern.get("_meta") or {}).items() if k != "progressToken"}
+            params["_meta"] = meta
+            for k in ("inputResponses", "requestState"):
+                if k in modern:
+                    params[k] = modern[k]
+        on_request = None
+        if asker is not None:
+            params["_meta"] = {META_CLIENT_CAPABILITIES: asker[0]}
+            on_request = asker[1]
         t0, error = time.perf_counter(), "protocol"
         try:
-            r = await link.request("tools/call", {"name": name, "arguments": arguments or {}},
-                                   on_progress=on_progress, on_log=on_log)
+            r = await link.request("tools/call", params, on_progress=on_progress, on_log=on_log,
+                                   on_request=on_request)
             error = "tool" if r.get("isError") else None
             return r
         except (LinkError, DeviceError) as e:
@@ -351,10 +369,35 @@ class Bridge:
                 return relay
             return on_progress, on_log
 
+        def native(ctx, link):
+            # A modern client's request goes to a device that serves its version as it is.
+            raw = ctx.params or {}
+            v = (raw.get("_meta") or {}).get(META_PROTOCOL_VERSION)
+            return raw if modern(ctx) and v in link.modern else None
+
+        def asker(ctx):
+            # A 2025 client: what it can answer, and how the device's questions reach it (on the
+            # call's own stream).
+            if modern(ctx):
+                return None
+            caps = getattr(bridge._conn(ctx), "client_capabilities", None)
+            caps = caps.model_dump(by_alias=True, mode="json", exclude_none=True) if caps is not None else {}
+
+            async def on_request(method, params):
+                kinds = _CLIENT_REQUESTS.get(method)
+                if kinds is None or method.split("/")[0] not in caps:
+                    raise MCPError(code=METHOD_NOT_FOUND, message=f"the client does not answer {method}")
+                req = kinds[0].model_validate({"method": method, "params": params})
+                r = await ctx.session.send_request(req, kinds[1],
+                                                   metadata=ServerMessageMetadata(related_request_id=ctx.request_id))
+                return r.model_dump(by_alias=True, mode="json", exclude_none=True)
+            return caps, on_request
+
         async def call_tool(ctx, params):
             link, name = view.name_in(params.name, "tool")
             on_progress, on_log = relays(ctx)
-            return done(ctx, await bridge.call_tool(link, name, params.arguments, on_progress, on_log(link)))
+            return done(ctx, await bridge.call_tool(link, name, params.arguments, on_progress, on_log(link),
+                                                    native(ctx, link), asker(ctx)))
 
         def input_schema(name):
             # For the 2026-07-28 transport's check of a call's Mcp-Param-* headers; without it the SDK
@@ -489,6 +532,10 @@ def _finish(server, initialized):
     server.middleware = []  # no OpenTelemetry span per message: the bridge exports none
     return server
 
+
+# What a device may ask a 2025 client during a call: the request's and its result's models.
+_CLIENT_REQUESTS = {"elicitation/create": (types.ElicitRequest, types.ElicitResult),
+                    "sampling/createMessage": (types.CreateMessageRequest, types.CreateMessageResult)}
 
 _NOTIFICATIONS = {
     "notifications/message": types.LoggingMessageNotification,

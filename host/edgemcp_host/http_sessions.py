@@ -2,9 +2,10 @@
 POST is answered with one `application/json` body instead of an event stream when nothing can
 stream on it, and with the SDK's event stream otherwise.
 
-Nothing can stream on a POST that carries no progress token: the bridge sends a request's own
+Nothing can stream on a POST that carries no progress token, unless it is a tools/call of a
+client that declared it can answer elicitation or sampling: the bridge sends a request's own
 channel nothing but the progress it asked for (log messages and list changes go on the client's
-standalone GET stream) and never sends a client a request. One JSON body costs the bridge and
+standalone GET stream) and the device's questions during such a call. One JSON body costs the bridge and
 the client much less than an event stream (task group, pings, event framing). The SDK offers
 JSON answers only for a whole endpoint (`json_response`), which would drop progress; here its
 JSON mode is chosen per POST. The 2026-07-28 era is untouched: the SDK already answers JSON there
@@ -22,6 +23,8 @@ _JSON_POSTS = weakref.WeakSet()
 
 
 class _Transport(StreamableHTTPServerTransport):
+    may_ask = False  # the session's client declared elicitation or sampling (in its initialize)
+
     @property
     def is_json_response_enabled(self):
         return asyncio.current_task() in _JSON_POSTS
@@ -48,7 +51,10 @@ class _Transport(StreamableHTTPServerTransport):
         body = first.get("body", b"") if first["type"] == "http.request" and not first.get("more_body") else None
         # The same Accept the SDK asks of an event-stream answer (both types): only the answer's form
         # changes. A substring test for the token: cheap on a large body, and SSE when in doubt.
-        if body is None or b"progressToken" in body or not all(check_accept_headers(Request(scope))):
+        if body is not None and b'"initialize"' in body and (b'"elicitation"' in body or b'"sampling"' in body):
+            self.may_ask = True
+        if body is None or b"progressToken" in body or (self.may_ask and b'"tools/call"' in body) \
+                or not all(check_accept_headers(Request(scope))):
             await super().handle_request(scope, replay, send)
             return
         task = asyncio.current_task()

@@ -22,7 +22,8 @@ import logging
 import time
 
 from . import __version__
-from .protocol import INTERNAL_ERROR, LATEST_VERSION, METHOD_NOT_FOUND
+from .protocol import (INTERNAL_ERROR, LATEST_VERSION, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION,
+                       METHOD_NOT_FOUND, MODERN_VERSIONS, RELATED_REQUEST)
 
 log = logging.getLogger("edgemcp.link")
 
@@ -62,14 +63,15 @@ def spawn(coro):
 class _Pending:
     """One request waiting for the device's response."""
 
-    __slots__ = ("method", "future", "timeout", "on_progress", "on_log", "timer", "tasks")
+    __slots__ = ("method", "future", "timeout", "on_progress", "on_log", "on_request", "timer", "tasks")
 
-    def __init__(self, method, future, timeout, on_progress, on_log):
+    def __init__(self, method, future, timeout, on_progress, on_log, on_request=None):
         self.method = method
         self.future = future
         self.timeout = timeout
         self.on_progress = on_progress
         self.on_log = on_log
+        self.on_request = on_request  # answers the device's questions to the client (elicitation)
         self.timer = None
         self.tasks = []  # forwarded notifications, finished before the result goes back
 
@@ -96,6 +98,7 @@ class Link:
         self.instructions = None
         self.protocol_version = None
         self.tools = []  # the device's tool list, refreshed on connect and on list_changed
+        self.modern = ()  # the per-request versions the device serves too (server/discover), if any
         self.state = "down"
         self.last_error = None
         self.connects = 0
@@ -168,6 +171,12 @@ class Link:
         self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         self.tools = await self._list_all("tools/list", "tools", self.init_timeout) \
             if "tools" in self.capabilities else []
+        try:  # dual-era firmware: the bridge then relays modern clients' calls as they are
+            d = await self._request("server/discover", {"_meta": {META_PROTOCOL_VERSION: MODERN_VERSIONS[0],
+                                                                  META_CLIENT_CAPABILITIES: {}}}, self.init_timeout)
+            self.modern = tuple(v for v in d.get("supportedVersions") or () if v in MODERN_VERSIONS)
+        except DeviceError:  # older firmware: -32601
+            self.modern = ()
 
     def _up(self):
         self.state = "up"
@@ -212,9 +221,15 @@ class Link:
         """One JSON-RPC message (a dict) from the device."""
         self.last_seen = time.time()
         if "method" in msg:
-            if "id" in msg:  # the device asked us something: nothing to answer with
-                self._send({"jsonrpc": "2.0", "id": msg["id"],
-                            "error": {"code": METHOD_NOT_FOUND, "message": "the bridge serves no requests"}})
+            if "id" in msg:  # the device asks the client of one of its calls, or asks us
+                params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
+                p = self._pending.get((params.get("_meta") or {}).get(RELATED_REQUEST))
+                if p is not None and p.on_request is not None:
+                    question = {k: v for k, v in params.items() if k != "_meta"}  # our routing tag stays here
+                    p.run(self._answer(p, msg["id"], msg["method"], question))
+                else:
+                    self._send({"jsonrpc": "2.0", "id": msg["id"],
+                                "error": {"code": METHOD_NOT_FOUND, "message": "the bridge serves no requests"}})
             else:
                 self._on_notification(msg["method"], msg.get("params") or {})
             return
@@ -258,25 +273,42 @@ class Link:
         self.stray += 1
         log.info("device %s: stray %s (no request waits for it): %.200s", self.name, what, detail)
 
+    async def _answer(self, p, rid, method, params):
+        # The call's clock stops while a person answers the question.
+        if p.timer is not None:
+            p.timer.cancel()
+        try:
+            msg = {"jsonrpc": "2.0", "id": rid, "result": await p.on_request(method, params)}
+        except Exception as e:  # the client refused or failed: the device's question gets an error
+            msg = {"jsonrpc": "2.0", "id": rid, "error": {"code": getattr(e, "code", INTERNAL_ERROR),
+                                                          "message": str(e) or type(e).__name__}}
+        finally:
+            if not p.future.done():
+                p.timer = self._arm(p)
+        if self._connected():
+            self._send(msg)
+
     # ----- requests
 
     def _check_up(self):
         if self.state != "up":
             raise LinkError(f"device {self.name!r} is not connected ({self.last_error}); the bridge is reconnecting")
 
-    async def request(self, method, params=None, *, timeout=None, on_progress=None, on_log=None):
+    async def request(self, method, params=None, *, timeout=None, on_progress=None, on_log=None, on_request=None):
         """Send one request to the device and return its result. Raises DeviceError (the device's
-        JSON-RPC error) or LinkError (down, timeout)."""
+        JSON-RPC error) or LinkError (down, timeout). on_request(method, params) -> result answers
+        what the device asks the client while it works on this request."""
         self._check_up()
-        return await self._request(method, params, timeout or self.timeout, on_progress, on_log)
+        return await self._request(method, params, timeout or self.timeout, on_progress, on_log,
+                                   on_request=on_request)
 
-    async def _request(self, method, params, timeout, on_progress=None, on_log=None, control=False):
+    async def _request(self, method, params, timeout, on_progress=None, on_log=None, control=False, on_request=None):
         rid = next(self._ids)
         params = dict(params or {})
         if on_progress is not None:
-            params["_meta"] = {"progressToken": rid}
+            params["_meta"] = {**(params.get("_meta") or {}), "progressToken": rid}
         fut = asyncio.get_running_loop().create_future()
-        p = _Pending(method, fut, timeout, on_progress, on_log)
+        p = _Pending(method, fut, timeout, on_progress, on_log, on_request)
         self._pending[rid] = p
         try:
             self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}, control)
@@ -333,4 +365,5 @@ class Link:
                 "port": self.transport.describe(), "pid": self.transport.pid,
                 "server_info": self.server_info, "protocol_version": self.protocol_version,
                 "tools": [t.get("name") for t in self.tools], "connects": self.connects, "stray": self.stray,
-                "pending": len(self._pending), "last_error": self.last_error, "last_seen": self.last_seen}
+                "pending": len(self._pending), "last_error": self.last_error, "last_seen": self.last_seen,
+                "modern": list(self.modern)}

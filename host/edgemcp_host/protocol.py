@@ -23,6 +23,13 @@ RESOURCE_NOT_FOUND = -32002
 
 VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
 LATEST_VERSION = VERSIONS[0]  # what the bridge asks a device for
+# The per-request era (no initialize): newer firmware serves it beside VERSIONS on the same link.
+MODERN_VERSIONS = ("2026-07-28",)
+META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"  # request _meta keys of that era
+META_CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+# On a device's question to the client (elicitation/create, sampling/createMessage): the id of
+# the call it belongs to, so a bridge with many clients on one link knows whose it is.
+RELATED_REQUEST = "edgemcp/relatedRequestId"
 
 # ----- MCP over MQTT: topic prefixes
 

@@ -342,3 +342,58 @@ def test_stdio_unknown_device(tmp_path):
                        text=True, env=env(), timeout=30)
     assert r.returncode == 2 and "no device 'zz'" in r.stderr
     assert sys.executable
+
+
+def test_http_modern_calls_relayed_to_the_device_as_they_are(bridge):
+    """A 2026-07-28 client through /mcp/a and /mcp: the bridge passes its call to the dual-era
+    device unchanged, so the device's input_required rounds (its questions, its sealed
+    requestState) reach the client and its answers come back, and the device's own serverInfo."""
+    from mcp_types import CreateMessageResult, ElicitResult, TextContent
+
+    async def on_elicit(context, params):
+        return ElicitResult(action="accept", content={"name": "Lin"})
+
+    async def on_sample(context, params):
+        return CreateMessageResult(role="assistant", content=TextContent(type="text", text="hi Lin"),
+                                   model="m", stop_reason="endTurn")
+
+    assert bridge.devices_info()["a"]["modern"] == ["2026-07-28"]
+
+    async def main():
+        for url, tool in ((bridge.url + "/a", "greet"), (bridge.url, "a.greet")):
+            async with Client(url, mode="2026-07-28", elicitation_callback=on_elicit, sampling_callback=on_sample,
+                              read_timeout_seconds=30) as c:
+                r = await c.call_tool(tool, {})
+                assert not r.is_error and r.content[0].text == "Lin -> hi Lin", r
+                assert r.meta["io.modelcontextprotocol/serverInfo"]["name"] == "dev-a"  # the device answered
+    anyio.run(main)
+
+
+def test_http_legacy_client_answers_the_devices_questions(bridge):
+    """A 2025-11-25 client through the bridge: the device's elicitation/create and
+    sampling/createMessage, tagged with the call they belong to, are put to that client on its
+    call's stream; a client that declared neither is not asked."""
+    from mcp_types import CreateMessageResult, ElicitResult, TextContent
+    asked = []
+
+    async def on_elicit(context, params):
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"name": "Kay"})
+
+    async def on_sample(context, params):
+        asked.append(params.messages[0].content.text)
+        return CreateMessageResult(role="assistant", content=TextContent(type="text", text="hey Kay"),
+                                   model="m", stop_reason="endTurn")
+
+    async def main():
+        async with Client(bridge.url + "/b", mode="legacy", elicitation_callback=on_elicit,
+                          sampling_callback=on_sample, read_timeout_seconds=30) as c:
+            r = await c.call_tool("greet", {})
+            assert not r.is_error and r.content[0].text == "Kay -> hey Kay", r
+        assert asked == ["Who is there?", "Greet Kay in three words."]
+        async with Client(bridge.url, mode="legacy", read_timeout_seconds=30) as c:
+            r = await c.call_tool("b.greet", {})
+            assert r.is_error and "cannot answer elicitation/create" in r.content[0].text
+            r = await c.call_tool("b.device_reset", {})
+            assert r.is_error and "confirm: true" in r.content[0].text
+    anyio.run(main)

@@ -103,3 +103,44 @@ def test_prompt_with_embedded_resource(resourceUri):
 def test_prompt_with_image():
     return [{"role": "user", "content": IMAGE},
             {"role": "user", "content": {"type": "text", "text": "Please analyze the image above."}}]
+
+
+@tool("Asks the client's model for a completion of the prompt.", {"prompt": {"type": "string"}}, ctx=True)
+async def test_sampling(ctx, prompt):
+    r = await ctx.sample(prompt, 100)
+    return "LLM response: " + r["content"]["text"]
+
+
+@tool("Asks the user for a name and an email.", {"message": {"type": "string"}}, ctx=True)
+async def test_elicitation(ctx, message):
+    r = await ctx.elicit(message, {"type": "object", "properties": {
+        "username": {"type": "string", "description": "User's response"},
+        "email": {"type": "string", "description": "User's email address"}}, "required": ["username", "email"]})
+    return "User response: action=%s, content=%s" % (r.get("action"), r.get("content"))
+
+
+@tool("Asks the user with a default for every primitive type (SEP-1034).", ctx=True)
+async def test_elicitation_sep1034_defaults(ctx):
+    r = await ctx.elicit("Please review the defaults", {"type": "object", "properties": {
+        "name": {"type": "string", "default": "John Doe"},
+        "age": {"type": "integer", "default": 30},
+        "score": {"type": "number", "default": 95.5},
+        "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
+        "verified": {"type": "boolean", "default": True}}})
+    return "Elicitation completed: action=%s, content=%s" % (r.get("action"), r.get("content"))
+
+
+@tool("Asks the user with the five enum forms (SEP-1330).", ctx=True)
+async def test_elicitation_sep1330_enums(ctx):
+    titled = [{"const": "value%d" % i, "title": t} for i, t in ((1, "First Option"), (2, "Second Option"),
+                                                               (3, "Third Option"))]
+    r = await ctx.elicit("Please choose", {"type": "object", "properties": {
+        "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+        "titledSingle": {"type": "string", "oneOf": titled},
+        "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"],
+                       "enumNames": ["Option One", "Option Two", "Option Three"]},
+        "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+        "titledMulti": {"type": "array", "items": {"anyOf": [
+            {"const": "value%d" % i, "title": t} for i, t in ((1, "First Choice"), (2, "Second Choice"),
+                                                             (3, "Third Choice"))]}}}})
+    return "Elicitation completed: action=%s, content=%s" % (r.get("action"), r.get("content"))
