@@ -63,24 +63,33 @@ def answers(name, args, p):
 
 
 def required(q, name, args, got):
-    """The input_required result for a question the tool could not have answered yet."""
-    return {"resultType": "input_required", "inputRequests": {q.key: {"method": q.method, "params": q.params}},
-            "requestState": seal(name, args, got)}
+    """The input_required result for the questions the tool could not have answered yet."""
+    return {"resultType": "input_required", "inputRequests": q.requests, "requestState": seal(name, args, got)}
 
 
 def can(ctx, method):
     return method.split("/")[0] in ctx.caps  # elicitation, sampling
 
 
-async def ask(ctx, method, params, send):
-    if not can(ctx, method):
-        raise ToolError("the client cannot answer %s (it did not declare the capability)" % method)
-    if ctx.answers is not None:  # the modern era: the answer came with this call, or stop here
-        key = "q%d" % ctx.asked
-        ctx.asked += 1
-        if key in ctx.answers:
-            return ctx.answers[key]
-        raise InputRequired(key, method, params)
+async def ask_all(ctx, questions, send):
+    """questions: {key: (method, params)} -> {key: the client's result}. In the modern era all
+    that are not answered yet go out in one input_required result."""
+    for method, _ in questions.values():
+        if not can(ctx, method):
+            raise ToolError("the client cannot answer %s (it did not declare the capability)" % method)
+    if ctx.answers is not None:  # the modern era: the answers came with this call, or stop here
+        missing = {k: {"method": m, "params": p} for k, (m, p) in questions.items() if k not in ctx.answers}
+        if missing:
+            raise InputRequired(missing)
+        return {k: ctx.answers[k] for k in questions}
+    got = {}  # one after another (an await in a comprehension is not MicroPython's)
+    for k, (m, p) in questions.items():
+        got[k] = await _request(ctx, m, p, send)
+    return got
+
+
+async def _request(ctx, method, params, send):
+    # The 2025 era: a request to the client on the session's link, and its answer.
     s = ctx.session
     _ids[0] += 1
     rid = "ask-%d" % _ids[0]

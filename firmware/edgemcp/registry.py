@@ -27,11 +27,9 @@ class ToolError(Exception):
 
 
 class InputRequired(Exception):
-    # A modern-era tool stopped at a question (ask.py): the call's result asks for the answer.
-    def __init__(self, key, method, params):
-        self.key = key
-        self.method = method
-        self.params = params
+    # A modern-era tool stopped at questions (ask.py): the call's result asks for the answers.
+    def __init__(self, requests):
+        self.requests = requests  # {key: {"method", "params"}}
 
 
 def _schema(params):

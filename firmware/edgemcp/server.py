@@ -338,18 +338,25 @@ class Context:
         from . import ask
         return ask.can(self, method)
 
-    async def ask(self, method, params):
-        """Asks the client (async tools): -> its result, e.g. {"action": "accept", "content": {...}}.
-        Raises ToolError when it cannot answer."""
+    async def ask_all(self, questions):
+        """Asks the client (async tools): {key: (method, params)} -> {key: its result}, e.g.
+        {"action": "accept", "content": {...}} for elicitation/create. Raises ToolError when it
+        cannot answer one."""
         from . import ask
-        return await ask.ask(self, method, params, send)
+        return await ask.ask_all(self, questions, send)
 
-    async def elicit(self, message, schema):
-        return await self.ask("elicitation/create", {"mode": "form", "message": message, "requestedSchema": schema})
+    async def ask(self, method, params, key=None):
+        if key is None:
+            key = "q%d" % self.asked
+        self.asked += 1
+        return (await self.ask_all({key: (method, params)}))[key]
 
-    async def sample(self, text, max_tokens=200):
+    async def elicit(self, message, schema, key=None):
+        return await self.ask("elicitation/create", {"mode": "form", "message": message, "requestedSchema": schema}, key)
+
+    async def sample(self, text, max_tokens=200, key=None):
         return await self.ask("sampling/createMessage", {
-            "messages": [{"role": "user", "content": {"type": "text", "text": text}}], "maxTokens": max_tokens})
+            "messages": [{"role": "user", "content": {"type": "text", "text": text}}], "maxTokens": max_tokens}, key)
 
     def progress(self, done, total=None, message=None):
         if self.token is None:

@@ -144,3 +144,88 @@ async def test_elicitation_sep1330_enums(ctx):
             {"const": "value%d" % i, "title": t} for i, t in ((1, "First Choice"), (2, "Second Choice"),
                                                              (3, "Third Choice"))]}}}})
     return "Elicitation completed: action=%s, content=%s" % (r.get("action"), r.get("content"))
+
+
+# The 2026-07-28 suite's input_required fixtures: the same ctx.ask as any tool, with the keys the
+# suite expects (its rounds are a client's retries; the device keeps no state between them).
+NAME_Q = ("elicitation/create", {"message": "What is your name?", "requestedSchema": {
+    "type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}})
+CAPITAL_Q = ("sampling/createMessage", {"messages": [{"role": "user", "content": {
+    "type": "text", "text": "What is the capital of France?"}}], "maxTokens": 100})
+
+
+def _text(r):
+    c = r.get("content") or {}
+    return c.get("text") if isinstance(c, dict) else str(c)
+
+
+@tool("Asks the user's name (input_required).", ctx=True)
+async def test_input_required_result_elicitation(ctx):
+    r = await ctx.ask(*NAME_Q, key="user_name")
+    return "Hello, %s!" % (r.get("content") or {}).get("name")
+
+
+@tool("Asks the client's model a question (input_required).", ctx=True)
+async def test_input_required_result_sampling(ctx):
+    return "The model said: %s" % _text(await ctx.ask(*CAPITAL_Q, key="capital_question"))
+
+
+@tool("Asks the client for its roots (input_required).", ctx=True)
+async def test_input_required_result_list_roots(ctx):
+    r = await ctx.ask("roots/list", {}, key="client_roots")
+    return "Roots: " + ", ".join(x.get("uri", "?") for x in r.get("roots") or [])
+
+
+@tool("Asks for a confirmation; the answer comes back with the sealed requestState.", ctx=True)
+async def test_input_required_result_request_state(ctx):
+    r = await ctx.ask("elicitation/create", {"message": "Please confirm", "requestedSchema": {
+        "type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}}, key="confirm")
+    return "state-ok: confirmed=%s" % (r.get("content") or {}).get("ok")
+
+
+@tool("Asks three questions at once (input_required).", ctx=True)
+async def test_input_required_result_multiple_inputs(ctx):
+    got = await ctx.ask_all({
+        "user_name": NAME_Q,
+        "greeting": ("sampling/createMessage", {"messages": [{"role": "user", "content": {
+            "type": "text", "text": "Generate a greeting"}}], "maxTokens": 50}),
+        "client_roots": ("roots/list", {})})
+    return "name=%s greeting=%s roots=%d" % ((got["user_name"].get("content") or {}).get("name"),
+                                             _text(got["greeting"]), len(got["client_roots"].get("roots") or []))
+
+
+@tool("Asks two questions, one round each (input_required).", ctx=True)
+async def test_input_required_result_multi_round(ctx):
+    name = await ctx.ask("elicitation/create", {"message": "Step 1: What is your name?", "requestedSchema": {
+        "type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}, key="step1")
+    color = await ctx.ask("elicitation/create", {"message": "Step 2: What is your favorite color?", "requestedSchema": {
+        "type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"]}}, key="step2")
+    return "%s likes %s" % ((name.get("content") or {}).get("name"), (color.get("content") or {}).get("color"))
+
+
+@tool("Asks with a sealed requestState (a tampered one is refused).", ctx=True)
+async def test_input_required_result_tampered_state(ctx):
+    r = await ctx.ask(*NAME_Q, key="user_name")
+    return "Hello, %s!" % (r.get("content") or {}).get("name")
+
+
+@tool("Asks only what the client declared it can answer.", ctx=True)
+async def test_input_required_result_capabilities(ctx):
+    if ctx.can_ask("elicitation/create"):
+        r = await ctx.ask(*NAME_Q, key="user_name")
+        return "name: %s" % (r.get("content") or {}).get("name")
+    return "The model said: %s" % _text(await ctx.ask(*CAPITAL_Q, key="capital_question"))
+
+
+@tool("Tool with JSON Schema 2020-12 features", {
+    "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+    "$defs": {"address": {"$anchor": "addressDef", "type": "object",
+                          "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"},
+                   "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+                   "phone": {"type": "string"}, "email": {"type": "string"}},
+    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+    "then": {"required": ["phone"]}, "else": {"required": ["email"]}, "additionalProperties": False})
+def json_schema_2020_12_tool(**kw):
+    return {"received": kw}
