@@ -415,8 +415,13 @@ class Bridge:
             return done(ctx, await list_all("resources/templates/list", "resourceTemplates", rename_resource))
 
         async def read_resource(ctx, params):
-            link, uri = view.uri_in(params.uri)
-            r = await call(link, "resources/read", {"uri": uri})
+            try:
+                link, uri = view.uri_in(params.uri)
+                r = await call(link, "resources/read", {"uri": uri})
+            except MCPError as e:  # not found: -32002 until 2025-11-25, -32602 from 2026-07-28 on
+                if e.code == RESOURCE_NOT_FOUND and modern(ctx):
+                    raise MCPError(code=INVALID_PARAMS, message=e.message, data=e.data) from None
+                raise
             for c in r.get("contents") or []:
                 if "uri" in c:
                     c["uri"] = view.uri_out(link, c["uri"])
