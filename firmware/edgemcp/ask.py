@@ -10,7 +10,7 @@ import binascii
 import hashlib
 import json
 import os
-from .registry import InputRequired, ToolError
+from .registry import InputRequired, MissingCapability, ToolError
 
 RELATED_REQUEST = "edgemcp/relatedRequestId"
 _KEY = os.urandom(32)
@@ -76,6 +76,8 @@ async def ask_all(ctx, questions, send):
     that are not answered yet go out in one input_required result."""
     for method, _ in questions.values():
         if not can(ctx, method):
+            if ctx.answers is not None:  # the modern era names it as a protocol error, -32021
+                raise MissingCapability({method.split("/")[0]: {}})
             raise ToolError("the client cannot answer %s (it did not declare the capability)" % method)
     if ctx.answers is not None:  # the modern era: the answers came with this call, or stop here
         missing = {k: {"method": m, "params": p} for k, (m, p) in questions.items() if k not in ctx.answers}

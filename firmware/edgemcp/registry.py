@@ -20,10 +20,17 @@ RESOURCES = {}  # uri -> Entry
 TEMPLATES = []  # [Entry] whose descriptor has a uriTemplate
 PROMPTS = {}  # name -> Entry
 _NO_PARAMS = {"type": "object", "properties": {}}  # shared by every tool without parameters
+on_change = None  # set by the server: on_change("tools"|"resources"|"prompts") after a declaration
 
 
 class ToolError(Exception):
     """Raised by a tool handler: becomes a tool result with isError: true."""
+
+
+class MissingCapability(Exception):
+    # A modern-era tool needs what the client did not declare (ask.py): -32021 for the call.
+    def __init__(self, caps):
+        self.caps = caps  # {"sampling": {}}
 
 
 class InputRequired(Exception):
@@ -62,6 +69,8 @@ def tool(description, params=None, name=None, title=None, output_schema=None, an
                 break
         else:
             TOOLS.append(t)
+        if on_change:
+            on_change("tools")
         return fn
     return deco
 
@@ -85,6 +94,8 @@ def resource(uri, name=None, description=None, mime_type="application/json", com
         else:
             d["uriTemplate"] = uri  # one {var}: enough for model://{name}-style addresses
             TEMPLATES.append(Entry(d, fn, complete))
+        if on_change:
+            on_change("resources")
         return fn
     return deco
 
@@ -113,5 +124,7 @@ def prompt(description, arguments=None, name=None, title=None, complete=None):
         if title:
             d["title"] = title
         PROMPTS[d["name"]] = Entry(d, fn, complete)
+        if on_change:
+            on_change("prompts")
         return fn
     return deco

@@ -28,6 +28,7 @@ INVALID_PARAMS = const(-32602)
 INTERNAL_ERROR = const(-32603)
 RESOURCE_NOT_FOUND = const(-32002)
 UNSUPPORTED_VERSION = const(-32022)
+MISSING_CAPABILITY = const(-32021)
 _MAX_DEPTH = const(32)  # JSON nesting accepted in a message
 _INFO = const(1)  # index of "info" in LEVELS
 
@@ -439,6 +440,10 @@ async def _finish(s, rid, name, coro, modern, ctx, args):
     except registry.InputRequired as q:
         from . import ask
         r = ask.required(q, name, args, ctx.answers)
+    except registry.MissingCapability as e:
+        error(s, rid, MISSING_CAPABILITY, "%s needs a capability the client did not declare: %s"
+              % (name, ", ".join(e.caps)), {"requiredCapabilities": e.caps})
+        return
     except registry.ToolError as e:
         r = _failed(str(e))
     except Exception as e:
@@ -502,17 +507,32 @@ def _unsubscribe(s, rid, p):
 
 def _listen(s, rid, p):
     # subscriptions/listen: acknowledged at once with what the device will send, then open
-    # until the client cancels it; its notifications carry its id. Resource updates only: the
-    # device's lists do not change while it runs (a new module means a restart, which ends
-    # every stream), so list-changed requests are left out of the acknowledgement.
+    # until the client cancels it; its notifications carry its id.
     try:
-        uris = p["notifications"].get("resourceSubscriptions") or ()
-        ok = {"resourceSubscriptions": [u for u in uris if registry.find_resource(u) is not None]}
+        f = p["notifications"]
+        ok = {k: True for k in ("toolsListChanged", "resourcesListChanged", "promptsListChanged") if f.get(k) is True}
+        uris = f.get("resourceSubscriptions")
+        if uris is not None:
+            ok["resourceSubscriptions"] = [u for u in uris if registry.find_resource(u) is not None]
     except (KeyError, AttributeError, TypeError):
         raise RpcError(INVALID_PARAMS, "params.notifications: an object, resourceSubscriptions a list of URIs")
     s.listens[rid] = ok
     notify(s, "notifications/subscriptions/acknowledged", {"notifications": ok, "_meta": {_SID: rid}})
     return _PENDING
+
+
+def _list_changed(kind):
+    # A tool, resource or prompt declared while the device runs (a module imported late).
+    m = "notifications/%s/list_changed" % kind
+    for s in sessions:
+        if s.ready:
+            notify(s, m, {})
+        for rid, f in s.listens.items():
+            if f.get(kind + "ListChanged"):
+                notify(s, m, {"_meta": {_SID: rid}})
+
+
+registry.on_change = _list_changed
 
 
 def notify_resource_updated(uri):

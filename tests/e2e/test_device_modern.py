@@ -62,7 +62,7 @@ def test_listen_acknowledges_then_tags_each_notification(root):
         async with Client(stdio_params(root), mode=MODERN, read_timeout_seconds=20) as c:
             async with c.listen(resource_subscriptions=["device://log"], tools_list_changed=True) as sub:
                 assert sub.honored.resource_subscriptions == ["device://log"]
-                assert not sub.honored.tools_list_changed  # the device's lists never change while it runs
+                assert sub.honored.tools_list_changed
                 await c.call_tool("fail", {"message": "a log record"})  # device://log changes
                 with anyio.fail_after(10):
                     async for event in sub:
@@ -183,8 +183,14 @@ def test_a_tool_asks_the_user_and_a_model_in_both_eras(root, mode):
             assert r.content[0].text == "Ada -> hello there Ada"
         assert asked == [("elicit", "Who is there?"), ("sample", "Greet Ada in three words.")]
         async with Client(stdio_params(root), mode=mode, read_timeout_seconds=20) as c:  # no callbacks
-            r = await c.call_tool("greet", {})
-            assert r.is_error and "cannot answer elicitation/create" in r.content[0].text
+            if mode == MODERN:  # a protocol error there, naming what is missing
+                with pytest.raises(MCPError) as e:
+                    await c.call_tool("greet", {})
+                assert e.value.error.code == -32021
+                assert e.value.error.data == {"requiredCapabilities": {"elicitation": {}}}
+            else:
+                r = await c.call_tool("greet", {})
+                assert r.is_error and "cannot answer elicitation/create" in r.content[0].text
             r = await c.call_tool("device_reset", {})  # cannot ask: the explicit flag is needed
             assert r.is_error and "confirm: true" in r.content[0].text
     anyio.run(main)
@@ -230,3 +236,33 @@ def test_request_state_is_sealed(root):
         p.wait()
     by_id, _ = lines(root, req(7, "tools/call", {**call, "inputResponses": answer, "requestState": state}, meta=meta))
     assert by_id[7]["error"]["code"] == -32602 and "restarted" in by_id[7]["error"]["message"]  # another boot
+
+
+def test_a_tool_declared_while_running_is_a_list_change_on_listen(tmp_path):
+    """A module that declares a tool while the device runs: listen streams that asked for tool
+    list changes hear of it (tagged), and the new tool is listed."""
+    root = board_root(tmp_path, {"modules": ["conformance_fixtures"]})
+    shutil.copy(pathlib.Path(__file__).parent / "device_modules/conformance_fixtures.py", root)
+
+    async def main():
+        async with Client(stdio_params(root), mode=MODERN, read_timeout_seconds=20) as c:
+            async with c.listen(tools_list_changed=True) as sub:
+                assert "test_added_tool" not in await tool_names(c)
+                await c.call_tool("test_trigger_tool_change", {})
+                with anyio.fail_after(10):
+                    async for event in sub:
+                        assert "Tools" in type(event).__name__, event
+                        break
+            assert "test_added_tool" in await tool_names(c)
+    anyio.run(main)
+
+
+async def tool_names(c):
+    names, cursor = set(), None
+    for _ in range(20):  # every page
+        r = await c.list_tools(cursor=cursor, cache_mode="bypass")
+        names |= {t.name for t in r.tools}
+        cursor = r.next_cursor
+        if not cursor:
+            return names
+    raise AssertionError("tools/list pages never end")

@@ -229,3 +229,32 @@ async def test_input_required_result_capabilities(ctx):
     "then": {"required": ["phone"]}, "else": {"required": ["email"]}, "additionalProperties": False})
 def json_schema_2020_12_tool(**kw):
     return {"received": kw}
+
+
+@tool("Needs the client's sampling capability (-32021 without it).", ctx=True)
+async def test_missing_capability(ctx):
+    return "The model said: %s" % _text(await ctx.sample("Say hello", 10))
+
+
+@tool("Asks the user while it runs (an input_required result, never a request on the stream).", ctx=True)
+async def test_streaming_elicitation(ctx):
+    r = await ctx.elicit("Anything to add?", {"type": "object", "properties": {"note": {"type": "string"}}})
+    return "note: %s" % (r.get("content") or {}).get("note")
+
+
+@tool("Logs while it runs (sent only to a request that asked for a log level).")
+def test_logging_tool():
+    log("info", "test_logging_tool ran")
+    return "logged"
+
+
+@tool("Declares one more tool (a list change).")
+def test_trigger_tool_change():
+    tool("Added by test_trigger_tool_change.", name="test_added_tool")(lambda: "added")
+    return "tool list changed"
+
+
+@tool("Declares one more prompt (a list change).")
+def test_trigger_prompt_change():
+    prompt("Added by test_trigger_prompt_change.", name="test_added_prompt")(lambda: "added")
+    return "prompt list changed"
