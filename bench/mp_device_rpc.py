@@ -28,10 +28,17 @@ out.clear()
 gc.collect()
 resident = gc.mem_alloc() - base
 
+# The 2025 path (on the initialized session) and the same requests in the 2026-07-28 era
+# (per-request _meta, no session state), side by side.
+META = b'"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}'
 REQS = {
     "ping": b'{"jsonrpc":"2.0","id":1,"method":"ping"}',
     "tools/list": b'{"jsonrpc":"2.0","id":2,"method":"tools/list"}',
     "tools/call device_info": b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"device_info","arguments":{}}}',
+    "2026-07-28 server/discover": b'{"jsonrpc":"2.0","id":4,"method":"server/discover","params":{' + META + b'}}',
+    "2026-07-28 tools/list": b'{"jsonrpc":"2.0","id":5,"method":"tools/list","params":{' + META + b'}}',
+    "2026-07-28 tools/call device_info": b'{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"device_info",'
+                                         b'"arguments":{},' + META + b'}}',
 }
 
 
