@@ -23,7 +23,8 @@ APT_PACKAGES := dpkg-dev gcc make libffi-dev libmbedtls-dev pkgconf python3-venv
 APT_I386 := gcc-multilib libffi-dev:i386 libmbedtls-dev:i386
 # npm tools, pinned (Node 22 comes from the npm package `node`).
 NPM_PACKAGES := node@22.23.3 @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/conformance@0.1.16 \
-	conformance-next@npm:@modelcontextprotocol/conformance@0.2.0-alpha.12
+	conformance-next@npm:@modelcontextprotocol/conformance@0.2.0-alpha.12 \
+	@modelcontextprotocol/sdk@1.32.2 @modelcontextprotocol/client@2.3.1  # the TypeScript SDKs (tests/e2e/test_ts_sdk.py)
 
 # FORCE when the list $(1) differs from the one recorded in the stamp file $(2)
 changed = $(if $(filter-out $(1),$(shell cat $(2) 2>/dev/null))$(filter-out $(shell cat $(2) 2>/dev/null),$(1)),FORCE)
