@@ -258,3 +258,9 @@ def test_trigger_tool_change():
 def test_trigger_prompt_change():
     prompt("Added by test_trigger_prompt_change.", name="test_added_prompt")(lambda: "added")
     return "prompt list changed"
+
+
+@tool("Echoes a region also sent as the Mcp-Param-Region header (x-mcp-header, SEP-2243).",
+      {"region": {"type": "string", "x-mcp-header": "Region"}, "text": {"type": "string", "default": ""}})
+def test_custom_header(region, text=""):
+    return "region=%s text=%s" % (region, text)
