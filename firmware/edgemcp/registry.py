@@ -117,13 +117,15 @@ def find_resource(uri):
     return None
 
 
-def prompt(description, arguments=None, name=None, title=None, complete=None):
-    # arguments: [{"name", "description", "required"}]
+def prompt(description, arguments=None, name=None, title=None, complete=None, ctx=False):
+    # arguments: [{"name", "description", "required"}]; ctx: an async handler that takes a Context
+    # (to ask the client) before its arguments
     def deco(fn):
         d = {"name": name or fn.__name__, "description": description, "arguments": arguments or []}
         if title:
             d["title"] = title
-        PROMPTS[d["name"]] = Entry(d, fn, complete)
+        PROMPTS[d["name"]] = e = Entry(d, fn, complete)
+        e.ctx = ctx
         if on_change:
             on_change("prompts")
         return fn

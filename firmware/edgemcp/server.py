@@ -405,21 +405,7 @@ def _tools_call(s, rid, p):
         meta = {}
     token = meta.get("progressToken")
     modern = meta.get(_PV) in MODERN
-    ctx = None
-    if t.ctx:
-        got = None
-        caps = meta.get(_CAPS)  # a 2025 client behind a bridge: its capabilities, with its call
-        if not isinstance(caps, dict):
-            caps = s.caps
-        if modern:  # a retry brings answers (checked) to the questions of an earlier round
-            got = {}
-            if "requestState" in p or "inputResponses" in p:
-                from . import ask
-                try:
-                    got = ask.answers(name, args, p)
-                except ValueError as e:
-                    raise RpcError(INVALID_PARAMS, str(e))
-        ctx = Context(s, rid, token, caps, got)
+    ctx = _context(s, rid, p, meta, name, args, token) if t.ctx else None
     try:
         r = t.fn(ctx, **args) if t.ctx else t.fn(**args)
     except registry.ToolError as e:
@@ -430,6 +416,23 @@ def _tools_call(s, rid, p):
         s.tasks[rid] = asyncio.create_task(_finish(s, rid, name, r, modern, ctx, args))
         return _PENDING
     return tool_result(r)
+
+
+def _context(s, rid, p, meta, name, args, token=None):
+    # The Context of a call to a handler declared with ctx=True.
+    got = None
+    caps = meta.get(_CAPS)  # a 2025 client behind a bridge: its capabilities, with its call
+    if not isinstance(caps, dict):
+        caps = s.caps
+    if meta.get(_PV) in MODERN:  # a retry brings answers (checked) to the questions of an earlier round
+        got = {}
+        if "requestState" in p or "inputResponses" in p:
+            from . import ask
+            try:
+                got = ask.answers(name, args, p)
+            except ValueError as e:
+                raise RpcError(INVALID_PARAMS, str(e))
+    return Context(s, rid, token, caps, got)
 
 
 async def _finish(s, rid, name, coro, modern, ctx, args):
@@ -564,10 +567,40 @@ def _prompts_get(s, rid, p):
     for k, v in args.items():
         if k not in known or not isinstance(v, str):
             raise RpcError(INVALID_PARAMS, "bad argument: " + k)
-    v = pr.fn(**args)
+    if not pr.ctx:
+        return _prompt_result(pr, pr.fn(**args))
+    meta = p.get("_meta")
+    if not isinstance(meta, dict):
+        meta = {}
+    ctx = _context(s, rid, p, meta, name, args)
+    s.tasks[rid] = asyncio.create_task(_finish_prompt(s, rid, pr, pr.fn(ctx, **args), meta.get(_PV) in MODERN, ctx, args))
+    return _PENDING
+
+
+def _prompt_result(pr, v):
     if isinstance(v, str):
         v = [{"role": "user", "content": {"type": "text", "text": v}}]
     return {"description": pr.desc["description"], "messages": v}
+
+
+async def _finish_prompt(s, rid, pr, coro, modern, ctx, args):
+    # An async prompt with ctx=True (one that asks): its messages, or the questions it stopped at.
+    name = pr.desc["name"]
+    try:
+        r = _prompt_result(pr, await coro)
+    except asyncio.CancelledError:
+        return
+    except registry.InputRequired as q:
+        from . import ask
+        r = ask.required(q, name, args, ctx.answers)
+    except Exception as e:  # ToolError, MissingCapability, a bug: prompts/get answers an error
+        code = MISSING_CAPABILITY if isinstance(e, registry.MissingCapability) else INTERNAL_ERROR
+        error(s, rid, code, "prompt %s: %s" % (name, e), {"requiredCapabilities": e.caps} if code != INTERNAL_ERROR else None)
+        return
+    finally:
+        s.tasks.pop(rid, None)
+        s.req_levels.pop(rid, None)
+    reply(s, rid, _modern_result("prompts/get", r) if modern else r)
 
 
 def _complete(s, rid, p):

@@ -451,6 +451,9 @@ class Bridge:
             p = {"name": name}
             if params.arguments:
                 p["arguments"] = params.arguments
+            raw = native(ctx, link)
+            if raw is not None:  # as tools/call: the device's input_required rounds pass through
+                p.update({k: raw[k] for k in ("_meta", "inputResponses", "requestState") if k in raw})
             return done(ctx, await call(link, "prompts/get", p))
 
         async def complete(ctx, params):

@@ -264,3 +264,10 @@ def test_trigger_prompt_change():
       {"region": {"type": "string", "x-mcp-header": "Region"}, "text": {"type": "string", "default": ""}})
 def test_custom_header(region, text=""):
     return "region=%s text=%s" % (region, text)
+
+
+@prompt("A prompt that first asks the user for its context (input_required on prompts/get).", ctx=True)
+async def test_input_required_result_prompt(ctx):
+    r = await ctx.ask("elicitation/create", {"message": "What context should the prompt use?", "requestedSchema": {
+        "type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]}}, key="user_context")
+    return "Answer with this context in mind: %s" % (r.get("content") or {}).get("context")
