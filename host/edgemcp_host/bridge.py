@@ -621,6 +621,7 @@ async def serve_stdio(bridge, device=None):
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+RETRY_MS = 1000  # the SSE retry field: how soon a client whose event stream broke comes back
 
 
 def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeout=600.0):
@@ -638,7 +639,7 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeo
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from .http_sessions import SessionManager
+    from .http_sessions import RecentEvents, SessionManager
 
     names = ["127.0.0.1", "localhost", "[::1]"]
     if host not in LOOPBACK and host not in ("0.0.0.0", "::"):
@@ -666,6 +667,7 @@ def http_app(bridge, host="127.0.0.1", token=None, allow_hosts=(), session_timeo
         async with lock:
             if device not in managers:
                 mgr = SessionManager(app=bridge.server(device), security_settings=security,
+                                     event_store=RecentEvents(), retry_interval=RETRY_MS,
                                      session_idle_timeout=session_timeout)
                 await group.start(run_manager, mgr)
                 managers[device] = mgr

@@ -11,9 +11,11 @@ JSON answers only for a whole endpoint (`json_response`), which would drop progr
 JSON mode is chosen per POST. The 2026-07-28 era is untouched: the SDK already answers JSON there
 unless the call emits something first."""
 import asyncio
+import collections
+import itertools
 import weakref
 
-from mcp.server.streamable_http import StreamableHTTPServerTransport, check_accept_headers
+from mcp.server.streamable_http import EventMessage, EventStore, StreamableHTTPServerTransport, check_accept_headers
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.requests import Request
 
@@ -63,6 +65,36 @@ class _Transport(StreamableHTTPServerTransport):
             await super().handle_request(scope, replay, send)
         finally:
             _JSON_POSTS.discard(task)
+
+
+class RecentEvents(EventStore):
+    """The last `keep` event-stream messages of an endpoint, so a client whose stream broke can
+    resume it with Last-Event-ID (and the SDK sends each stream's priming event, with the
+    reconnection delay, once it has somewhere to store the cursor). Older events are dropped:
+    a client gone that long starts again."""
+
+    def __init__(self, keep=2000):
+        self.events = collections.OrderedDict()  # event id -> (stream id, message or None)
+        self.ids = itertools.count(1)
+        self.keep = keep
+
+    async def store_event(self, stream_id, message):
+        eid = str(next(self.ids))
+        self.events[eid] = (stream_id, message)
+        while len(self.events) > self.keep:
+            self.events.popitem(last=False)
+        return eid
+
+    async def replay_events_after(self, last_event_id, send_callback):
+        if last_event_id not in self.events:
+            return None
+        stream = self.events[last_event_id][0]
+        later = False
+        for eid, (sid, message) in list(self.events.items()):
+            if later and sid == stream and message is not None:
+                await send_callback(EventMessage(message, eid))
+            later = later or eid == last_event_id
+        return stream
 
 
 class SessionManager(StreamableHTTPSessionManager):

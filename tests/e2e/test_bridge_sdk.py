@@ -241,7 +241,9 @@ def test_http_answer_form(bridge):
 
     r = call(3, "slow", {"seconds": 0.2, "steps": 2}, _meta={"progressToken": "p3"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-    events = [json.loads(line[len("data:"):]) for line in r.text.splitlines() if line.startswith("data:")]
+    events = [json.loads(line[len("data:"):]) for line in r.text.splitlines()
+              if line.startswith("data:") and line[len("data:"):].strip()]
+    assert "retry: 1000" in r.text  # the priming event: a cursor to resume from, and the reconnection delay
     assert [(e["params"]["progressToken"], e["params"]["progress"]) for e in events[:-1]] == [("p3", 1), ("p3", 2)]
     assert events[-1]["id"] == 3 and events[-1]["result"]["structuredContent"] == {"slept": 0.2, "steps": 2}
 
