@@ -25,7 +25,8 @@ def test_inspector_lists_and_calls_tools(tmp_path):
     root = board_root(tmp_path, {"test_tools": True, "name": "inspected"})
     tools = {t["name"]: t for t in inspector(root, "--method", "tools/list")["tools"]}
     assert {"device_info", "device_reset", "echo", "add"} <= set(tools)
-    assert tools["device_reset"]["inputSchema"]["required"] == ["confirm"]
+    reset = tools["device_reset"]["inputSchema"]  # confirm is optional: a client that can be asked is asked
+    assert reset["properties"]["confirm"]["type"] == "boolean" and "required" not in reset
 
     r = inspector(root, "--method", "tools/call", "--tool-name", "add", "--tool-arg", "a=20", "--tool-arg", "b=22")
     assert r["structuredContent"] == {"sum": 42} and not r.get("isError")

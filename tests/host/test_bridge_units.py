@@ -164,8 +164,15 @@ def test_link_core_on_a_fake_transport():
         await asyncio.sleep(0.01)
         assert [m.get("method") for c, m in link.sent[-2:]] == ["notifications/initialized", "tools/list"]
         answer(link.sent[-1][1]["id"], {"tools": [{"name": "t"}]})
+        await asyncio.sleep(0.01)
+        # Then the probe for the per-request era: older firmware answers -32601.
+        probe = link.sent[-1][1]
+        assert probe["method"] == "server/discover"
+        assert probe["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] == "2026-07-28"
+        link._on_message({"jsonrpc": "2.0", "id": probe["id"], "error": {"code": METHOD_NOT_FOUND, "message": "no"}})
         await init
         assert link.server_info == {"name": "f"} and [t["name"] for t in link.tools] == ["t"]
+        assert link.modern == ()
         link.state = "up"
 
         # Progress restarts the clock: answered after 0.55 s with a timeout of 0.3 s.
