@@ -203,10 +203,9 @@ async def test_input_required_result_multi_round(ctx):
     return "%s likes %s" % ((name.get("content") or {}).get("name"), (color.get("content") or {}).get("color"))
 
 
-@tool("Asks with a sealed requestState (a tampered one is refused).", ctx=True)
-async def test_input_required_result_tampered_state(ctx):
-    r = await ctx.ask(*NAME_Q, key="user_name")
-    return "Hello, %s!" % (r.get("content") or {}).get("name")
+# The same question, for the scenario that tampers with its sealed requestState.
+tool("Asks the user's name with a sealed requestState (a tampered one is refused).",
+     name="test_input_required_result_tampered_state", ctx=True)(test_input_required_result_elicitation)
 
 
 @tool("Asks only what the client declared it can answer.", ctx=True)
