@@ -6,8 +6,7 @@
 #include "tfl.h"
 
 int32_t mbqm(int32_t x, int32_t m, int shift) {
-    int ls = shift > 0 ? shift : 0, rs = shift > 0 ? 0 : -shift;
-    return rdpot(srdhm(wrap_shl(x, ls), m), rs);
+    return mbqm_inline(x, m, shift);
 }
 
 // The rest runs at load or once per element of a softmax or logistic: compiled for size.

@@ -18,13 +18,14 @@ static inline int32_t wrap_shl(int32_t x, int e) {
 }
 
 // SaturatingRoundingDoublingHighMul: round(a * b / 2^31), INT32_MIN * INT32_MIN saturating.
+// The reference nudges the product by 2^30 or 1 - 2^30 by its sign, then divides toward zero;
+// for either sign that is adding 2^30 and shifting right arithmetically (a floor), the same
+// bits without a branch (GCC and clang shift signed values arithmetically).
 static inline int32_t srdhm(int32_t a, int32_t b) {
     if (a == b && a == INT32_MIN) {
         return INT32_MAX;
     }
-    int64_t ab = (int64_t)a * b;
-    int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    return (int32_t)(((int64_t)a * b + (1 << 30)) >> 31);
 }
 
 // RoundingDivideByPOT: x / 2^e rounded half away from zero.
@@ -70,7 +71,13 @@ static inline int clz32(uint32_t x) {
     return n;
 }
 
-// MultiplyByQuantizedMultiplier: x * m * 2^shift with TFLite's double rounding.
+// MultiplyByQuantizedMultiplier: x * m * 2^shift with TFLite's double rounding. Inline in the
+// convolutions' output stages, where it runs once per output; elsewhere the call, mbqm.
+static inline int32_t mbqm_inline(int32_t x, int32_t m, int shift) {
+    int ls = shift > 0 ? shift : 0, rs = shift > 0 ? 0 : -shift;
+    return rdpot(srdhm(wrap_shl(x, ls), m), rs);
+}
+
 int32_t mbqm(int32_t x, int32_t m, int shift);
 
 // QuantizeMultiplier: m as a Q0.31 multiplier and a power-of-two shift.

@@ -523,6 +523,9 @@ for q, tn in ((True, "int8"), (False, "float32")):
     CASES[f"depthwise_{tn}_multiplier3_90ch"] = lambda q=q: conv(q, depthwise=True, dm=3, in_shape=(1, 5, 6, 30), stride=2)
     # a multiplier larger than the int8 kernel's block of 64 outputs (and micro_speech's form: one input channel)
     CASES[f"depthwise_{tn}_multiplier70_1ch"] = lambda q=q: conv(q, depthwise=True, dm=70, in_shape=(1, 4, 5, 1))
+    # ... with more than one input channel (int8 runs it through the general convolution)
+    CASES[f"depthwise_{tn}_multiplier66_3ch_stride2"] = lambda q=q: conv(q, depthwise=True, dm=66, in_shape=(1, 5, 6, 3),
+                                                                          stride=2)
     CASES[f"conv_{tn}_1x1_bias_relu6"] = lambda q=q: conv(q, fsize=(1, 1), oc=24, in_shape=(1, 5, 6, 20), act=RELU6)
     # the int8 1x1 kernel's edges: an odd pixel count and channels not a multiple of its block of 4
     CASES[f"conv_{tn}_1x1_odd_pixels_7ch"] = lambda q=q: conv(q, fsize=(1, 1), oc=7, in_shape=(1, 5, 5, 20))

@@ -3,7 +3,8 @@
 // nests share one geometry (conv_geom + tfl_taps): the same output pixels, the same in-image
 // taps, in the reference order. A depthwise convolution is a grouped one (one input channel
 // per group, depth_mult outputs each) with its filter laid out differently, so float32 runs
-// both through one kernel; int8 depthwise has its own, channel-blocked.
+// both through one kernel; int8 depthwise has its own, channel-blocked, but for a multiplier
+// larger than its block.
 #include "ops.h"
 
 // The shapes a convolution runs over (NHWC input and output; filter OHWI for CONV_2D, 1HWO
@@ -51,9 +52,11 @@ static void conv_q(const tfl_interp *it, const tfl_op *op) {
     const int32_t *m = pc_mult(it, op);
     const int8_t *s = pc_shift(it, op);
     int32_t in_off = op->in_off;
-    // Ungrouped, no dilation across: a filter row's taps read consecutive input pixels, all their
-    // channels, so the tap and channel loops are one (integer sums: the same bits in any order).
-    int run = op->dil_w == 1 && g.FIC == g.IC;
+    // Ungrouped, no dilation across, a CONV_2D filter: a filter row's taps read consecutive input
+    // pixels, all their channels, so the tap and channel loops are one (integer sums: the same
+    // bits in any order). A depthwise filter (here when its multiplier exceeds depthwise_q's
+    // block) strides its taps by OC.
+    int run = op->dil_w == 1 && g.FIC == g.IC && g.f_tap == (size_t)g.FIC;
     for (int b = 0; b < g.B; b++) {
         for (int oy = 0; oy < g.OH; oy++) {
             tfl_span ys = rows(op, &g, oy);
@@ -98,7 +101,21 @@ static void conv_q(const tfl_interp *it, const tfl_op *op) {
 // product per pixel and channel; the input offset is folded in through the filter sums.
 #define PW_MAX_OC 256
 static inline int8_t pw_out(const tfl_op *op, uint32_t acc, int32_t m, int s) {
-    return (int8_t)clampi(add_wrap(mbqm((int32_t)acc, m, s), op->out_off), op->act_min, op->act_max);
+    return (int8_t)clampi(add_wrap(mbqm_inline((int32_t)acc, m, s), op->out_off), op->act_min, op->act_max);
+}
+
+// A pixel's dot products with four filters: each input byte loaded serves four products.
+TFL_VECTORIZE static void pw_dot4(const int8_t *xp, const int8_t *const fp[4], int IC, uint32_t a[4]) {
+    const int8_t *f0 = fp[0], *f1 = fp[1], *f2 = fp[2], *f3 = fp[3];
+    uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (int c = 0; c < IC; c++) {
+        int32_t u = xp[c];
+        a0 += (uint32_t)(f0[c] * u);
+        a1 += (uint32_t)(f1[c] * u);
+        a2 += (uint32_t)(f2[c] * u);
+        a3 += (uint32_t)(f3[c] * u);
+    }
+    a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3;
 }
 
 TFL_HOT static int conv_1x1_q(const tfl_interp *it, const tfl_op *op) {
@@ -122,53 +139,21 @@ TFL_HOT static int conv_1x1_q(const tfl_interp *it, const tfl_op *op) {
         fold[oc] = sum * (uint32_t)op->in_off + (bias ? (uint32_t)bias[oc] : 0);
     }
     size_t pixels = (size_t)dim(out, 0) * dim(out, 1) * dim(out, 2);
-    size_t p = 0;
-    // Two pixels by four output channels per pass: each input byte loaded serves four products
-    // and each filter byte two (integer sums: any order gives the reference's bits).
-    for (; p + 2 <= pixels; p += 2) {
-        const int8_t *x0 = x + p * IC, *x1 = x0 + IC;
-        int8_t *y0 = y + p * OC, *y1 = y0 + OC;
-        int oc = 0;
-        for (; oc + 4 <= OC; oc += 4) {
-            const int8_t *f0 = f + (size_t)oc * IC, *f1 = f0 + IC, *f2 = f1 + IC, *f3 = f2 + IC;
-            uint32_t a[8] = {0};
-            for (int c = 0; c < IC; c++) {
-                int32_t u = x0[c], v = x1[c], w0 = f0[c], w1 = f1[c], w2 = f2[c], w3 = f3[c];
-                a[0] += (uint32_t)(w0 * u);
-                a[1] += (uint32_t)(w1 * u);
-                a[2] += (uint32_t)(w2 * u);
-                a[3] += (uint32_t)(w3 * u);
-                a[4] += (uint32_t)(w0 * v);
-                a[5] += (uint32_t)(w1 * v);
-                a[6] += (uint32_t)(w2 * v);
-                a[7] += (uint32_t)(w3 * v);
-            }
-            for (int j = 0; j < 4; j++) {
-                y0[oc + j] = pw_out(op, a[j] + fold[oc + j], m[oc + j], s[oc + j]);
-                y1[oc + j] = pw_out(op, a[4 + j] + fold[oc + j], m[oc + j], s[oc + j]);
-            }
-        }
-        for (; oc < OC; oc++) {
-            const int8_t *fp = f + (size_t)oc * IC;
-            uint32_t a0 = 0, a1 = 0;
-            for (int c = 0; c < IC; c++) {
-                a0 += (uint32_t)(fp[c] * x0[c]);
-                a1 += (uint32_t)(fp[c] * x1[c]);
-            }
-            y0[oc] = pw_out(op, a0 + fold[oc], m[oc], s[oc]);
-            y1[oc] = pw_out(op, a1 + fold[oc], m[oc], s[oc]);
-        }
-    }
-    for (; p < pixels; p++) {  // an odd last pixel
+    for (size_t p = 0; p < pixels; p++) {
         const int8_t *xp = x + p * IC;
         int8_t *yp = y + p * OC;
-        for (int oc = 0; oc < OC; oc++) {
-            const int8_t *fp = f + (size_t)oc * IC;
-            uint32_t acc = 0;
-            for (int c = 0; c < IC; c++) {
-                acc += (uint32_t)(fp[c] * xp[c]);
+        // four channels at a time; a last block of fewer repeats a filter and keeps what exists
+        for (int oc = 0; oc < OC; oc += 4) {
+            int n = OC - oc < 4 ? OC - oc : 4;
+            const int8_t *fp[4];
+            uint32_t a[4];
+            for (int j = 0; j < 4; j++) {
+                fp[j] = f + (size_t)(oc + (j < n ? j : 0)) * IC;
             }
-            yp[oc] = pw_out(op, acc + fold[oc], m[oc], s[oc]);
+            pw_dot4(xp, fp, IC, a);
+            for (int j = 0; j < n; j++) {
+                yp[oc + j] = pw_out(op, a[j] + fold[oc + j], m[oc + j], s[oc + j]);
+            }
         }
     }
     return 1;
@@ -186,9 +171,9 @@ TFL_HOT static void depthwise_q(const tfl_interp *it, const tfl_op *op) {
     int DM = op->depth_mult;
     int32_t in_off = op->in_off;
     uint32_t acc[DW_BLOCK];
-    // A block is whole groups of DM outputs where DM fits in it (OC = IC * DM, so every block
-    // then starts at a group); a larger multiplier runs through the channel-by-channel loop.
-    int block = DM <= DW_BLOCK ? DW_BLOCK - DW_BLOCK % DM : DW_BLOCK;
+    // A block is whole groups of DM outputs (OC = IC * DM, so every block starts at a group); a
+    // multiplier larger than a block runs through conv_q.
+    int block = DW_BLOCK - DW_BLOCK % DM;
     for (int b = 0; b < g.B; b++) {
         for (int oy = 0; oy < g.OH; oy++) {
             tfl_span ys = rows(op, &g, oy);
@@ -211,7 +196,7 @@ TFL_HOT static void depthwise_q(const tfl_interp *it, const tfl_op *op) {
                                 for (int j = 0; j < cn; j++) {
                                     acc[j] += (uint32_t)(fp[j] * (xp[j] + in_off));
                                 }
-                            } else if (DM <= DW_BLOCK) {
+                            } else {
                                 // blocks hold whole groups: DM outputs per input channel
                                 const int8_t *xq = xp + c0 / DM;
                                 for (int j = 0; j < cn; j += DM) {
@@ -220,22 +205,13 @@ TFL_HOT static void depthwise_q(const tfl_interp *it, const tfl_op *op) {
                                         acc[k] += (uint32_t)(fp[k] * xv);
                                     }
                                 }
-                            } else {
-                                // output channel c reads input channel c / DM
-                                int ic = c0 / DM, mm = c0 % DM;
-                                for (int j = 0; j < cn; ic++, mm = 0) {
-                                    int32_t xv = xp[ic] + in_off;
-                                    for (; mm < DM && j < cn; mm++, j++) {
-                                        acc[j] += (uint32_t)(fp[j] * xv);
-                                    }
-                                }
                             }
                         }
                     }
                     for (int j = 0; j < cn; j++) {
                         int oc = c0 + j;
                         uint32_t a = acc[j] + (bias ? (uint32_t)bias[oc] : 0);
-                        int32_t v = add_wrap(mbqm((int32_t)a, m[oc], s[oc]), op->out_off);
+                        int32_t v = add_wrap(mbqm_inline((int32_t)a, m[oc], s[oc]), op->out_off);
                         yp[oc] = (int8_t)clampi(v, op->act_min, op->act_max);
                     }
                 }
@@ -247,7 +223,7 @@ TFL_HOT static void depthwise_q(const tfl_interp *it, const tfl_op *op) {
 TFL_HOT void tfl_eval_conv(const tfl_interp *it, const tfl_op *op) {
     if (!is_q(IN(0))) {
         conv_f(it, op);
-    } else if (op->code == TFL_OP_DEPTHWISE_CONV_2D) {
+    } else if (op->code == TFL_OP_DEPTHWISE_CONV_2D && op->depth_mult <= DW_BLOCK) {
         depthwise_q(it, op);
     } else if (!conv_1x1_q(it, op)) {
         conv_q(it, op);

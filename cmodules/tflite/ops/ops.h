@@ -33,6 +33,15 @@ typedef struct {
 #define TFL_HOT
 #endif
 
+// On an integer kernel's innermost loop, in a function of its own: GCC may vectorise it where the
+// target has SIMD (x86's SSE2; the ESP32-S3's compiler has no such target and leaves it scalar).
+// Integer sums wrap alike in any order, so the bits stay the reference's. Not for float loops.
+#if defined(__GNUC__) && !defined(__clang__)
+#define TFL_VECTORIZE __attribute__((optimize("tree-loop-vectorize")))
+#else
+#define TFL_VECTORIZE
+#endif
+
 // The operator's tensors (it and op in scope).
 #define IN(i) (&it->t[op->in[i]])
 #define OUT(i) (&it->t[op->out[i]])
