@@ -34,6 +34,10 @@ WARMUP = 100
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "6"))
 PEER_CALLS = 800  # per measurement: 1 client x 800 or 8 clients x 100
 SLICES = 4
+# The peers' SDK clients run in this many processes, the clients dealt out among them: one Python
+# process driving 8 SDK clients spends ~2 ms of CPU a call and saturates its core first, which
+# would cap every server at the same req/s and hide what each costs.
+CLIENT_PROCS = max(1, min(8, os.cpu_count() or 1))
 PEERS = ROOT / "build/peers"
 NODE_BIN = ROOT / "build/node/node_modules/.bin/node"
 INIT = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}
@@ -269,15 +273,15 @@ async def run(id, per):
     # the server's.
     gc.collect()
     gc.disable()
-    t0 = time.perf_counter()
+    t0 = time.monotonic()  # the system's clock, shared by the client processes
     try:
         failed = [e for e in await asyncio.gather(*(one(c) for c in open_sets[id][1]), return_exceptions=True) if e]
     finally:
-        wall = time.perf_counter() - t0
+        t1 = time.monotonic()
         gc.enable()
     if failed:
         raise failed[0]
-    return {"lat": lat, "wall": wall}
+    return {"lat": lat, "t0": t0, "t1": t1}
 
 async def close_set(id):
     await open_sets.pop(id)[0].aclose()
@@ -413,12 +417,34 @@ async def peer_rounds(tmp):
     servers = await start_peers(tmp)
     script = pathlib.Path(tmp) / "peer_clients.py"
     script.write_text(PEER_CLIENTS)
-    client = await asyncio.create_subprocess_exec(sys.executable, str(script), stdin=asyncio.subprocess.PIPE,
-                                                  stdout=asyncio.subprocess.PIPE)
+    procs = [await asyncio.create_subprocess_exec(sys.executable, str(script), stdin=asyncio.subprocess.PIPE,
+                                                  stdout=asyncio.subprocess.PIPE) for _ in range(CLIENT_PROCS)]
+
+    async def ask_one(proc, op, **kw):
+        proc.stdin.write(json.dumps({"op": op, **kw}).encode() + b"\n")
+        return json.loads(await proc.stdout.readline())
 
     async def ask(op, **kw):
-        client.stdin.write(json.dumps({"op": op, **kw}).encode() + b"\n")
-        return json.loads(await client.stdout.readline())
+        """One operation on every client process at once (a set's clients dealt out among them),
+        merged: the first error, or the ids per process, or the latencies and the span from the
+        first start to the last end."""
+        if op == "open":
+            k = kw.pop("clients")
+            share = [k // CLIENT_PROCS + (i < k % CLIENT_PROCS) for i in range(CLIENT_PROCS)]
+            used = [(p, n) for p, n in zip(procs, share) if n]
+            got = await asyncio.gather(*(ask_one(p, "open", clients=n, **kw) for p, n in used))
+            err = next((g for g in got if "error" in g), None)
+            return err or {"ids": [(procs.index(p), g["id"]) for (p, _), g in zip(used, got)],
+                           "versions": sorted({v for g in got for v in g["versions"]})}
+        ids = kw.pop("ids")
+        got = await asyncio.gather(*(ask_one(procs[i], op, id=j, **kw) for i, j in ids))
+        err = next((g for g in got if "error" in g), None)
+        if err or op != "run":
+            return err or {}
+        return {"lat": [x for g in got for x in g["lat"]], "wall": max(g["t1"] for g in got) - min(g["t0"] for g in got)}
+
+    def clients_cpu():
+        return sum(tree_cpu(p.pid) for p in procs)
     names, failed = list(servers), {}
 
     def ok(n, got, where):
@@ -452,16 +478,16 @@ async def peer_rounds(tmp):
                         for n in order:
                             if n in failed:
                                 continue
-                            before = tree_cpu(servers[n][0].pid), tree_cpu(client.pid)
-                            got = await ask("run", id=sets[n]["id"], per=PEER_CALLS // k // SLICES)
+                            before = tree_cpu(servers[n][0].pid), clients_cpu()
+                            got = await ask("run", ids=sets[n]["ids"], per=PEER_CALLS // k // SLICES)
                             if ok(n, got, where):
                                 cpu[n] += tree_cpu(servers[n][0].pid) - before[0]
-                                client_cpu[n] += tree_cpu(client.pid) - before[1]
+                                client_cpu[n] += clients_cpu() - before[1]
                                 lat[n] += got["lat"]
                                 wall[n] += got["wall"]
                     for n in reversed(order):  # the sessions' task groups nest: the last opened closes first
-                        if "id" in sets.get(n, {}):
-                            await ask("close", id=sets[n]["id"])  # a failed peer's close may fail too
+                        if "ids" in sets.get(n, {}):
+                            await ask("close", ids=sets[n]["ids"])  # a failed peer's close may fail too
                     cases.append({"era": era, "clients": k, **{
                         n: {**summarize(lat[n], wall[n]), "cpu_ms": cpu[n] * 1000 / len(lat[n]),
                             "client_cpu_ms": client_cpu[n] * 1000 / len(lat[n]), "versions": sets[n]["versions"]}
@@ -471,8 +497,9 @@ async def peer_rounds(tmp):
                 f"{c['era']} x{c['clients']} " + " ".join(f"{n}={c['bridge']['req_s'] / c[n]['req_s']:.2f}"
                                                          for n in names[1:] if n in c) for c in cases), flush=True)
     finally:
-        client.stdin.close()
-        await client.wait()
+        for p in procs:
+            p.stdin.close()
+            await p.wait()
         await stop_peers(servers)
     return {"servers": names, "rounds": rounds, "failed": failed}
 
@@ -480,7 +507,7 @@ async def peer_rounds(tmp):
 def peer_tables(peers):
     names = peers["servers"]
     title = (f"\nbridge /mcp/DEVICE vs its peers, {PEER_CALLS} echo tools/call per case, mcp SDK clients "
-             f"(one process), {ROUNDS} rounds")
+             f"(in {CLIENT_PROCS} processes), {ROUNDS} rounds")
     head = (f"{'round':>5} | {'era':<10} | {'cl':>2} | {'server':<12} | {'req/s':>6} | {'p50 ms':>6} | "
             f"{'p99 ms':>6} | {'max ms':>6} | >50ms | cpu ms | bridge/this | protocol")
     rows = [title, "(cpu ms: CPU per call of the server and the device(s) it runs, over the timed calls)", head,
@@ -498,7 +525,7 @@ def peer_tables(peers):
     rows += ["", (f"bridge over all cases: p99/p50 at most {max(m['p99_ms'] / m['p50_ms'] for m in bridge):.2f}, "
              f"slowest call {max(m['max_ms'] for m in bridge):.1f} ms, calls over 50 ms: "
              f"{sum(m['over_50ms'] for m in bridge)} of {sum(m['n'] for m in bridge)}")]
-    rows += ["", "CPU per call, mean over the rounds (ms): server with its device(s) / the clients' process"]
+    rows += ["", "CPU per call, mean over the rounds (ms): server with its device(s) / the clients' processes"]
     for i, (era, _) in enumerate(ERAS):
         for j, k in enumerate((1, 8)):
             ms = {n: [(c[n]["cpu_ms"], c[n]["client_cpu_ms"]) for c in (cases[i * 2 + j] for cases in peers["rounds"])
