@@ -13,7 +13,8 @@ MODELS = ROOT / "models"
 
 def test_every_file_listed_with_its_checksum():
     sums = dict(line.split()[::-1] for line in (MODELS / "SHA256SUMS").read_text().splitlines())
-    files = {f.name for f in MODELS.iterdir() if f.name not in ("SHA256SUMS", "README.md", "LICENSE-tflite-micro")}
+    files = {f.relative_to(MODELS).as_posix() for f in MODELS.rglob("*")
+             if f.is_file() and f.name not in ("SHA256SUMS", "README.md", "LICENSE-tflite-micro")}
     assert set(sums) == files
     for name, digest in sums.items():
         assert hashlib.sha256((MODELS / name).read_bytes()).hexdigest() == digest, name

@@ -1,7 +1,8 @@
 """The tflite module on the virtual device against tflite-micro (the PyPI runtime, TFLite Micro's
 reference kernels) on the real models: identical output bytes for 200 seeded random inputs per
 model, the person images classified as the models README says, and an arena no bigger than
-TFLite Micro's."""
+TFLite Micro's. And TFLite Micro's keyword benchmark model (models/reference/), which both refuse
+as published and run alike without its last operator."""
 import pathlib
 import sys
 
@@ -64,3 +65,53 @@ def test_person_images(results):
 def test_arena_not_bigger_than_tflite_micro(results, name):
     arena = results[name][1]["arena"]
     assert 0 < arena <= TFLM_ARENA[name], arena
+
+
+# TFLite Micro's keyword benchmark model: QUANTIZE int16 -> int8, seven int8 SVDF layers (int16
+# time weights and state, carried from invoke to invoke), FULLY_CONNECTED, SOFTMAX int8 -> int16,
+# then DEQUANTIZE int16 -> int32, a pair TFLite Micro of today refuses at load, as this runtime
+# does. Without that last operator both run it. Its scrambled weights make every
+# FULLY_CONNECTED output (and so the softmax) the same for any input, so every operator's output
+# is made a model output and compared; the SVDF ones change with each input. The 200 inputs go
+# through one interpreter each, in order: each output also depends on the state the earlier left.
+KEYWORD = "reference/keyword_scrambled.tflite"
+
+
+def every_layer_out(model):
+    """The model without its last operator, with every operator's output a model output."""
+    m = T.S.ModelT.InitFromPackedBuf(model, 0)
+    g = m.subgraphs[0]
+    g.operators.pop()
+    g.outputs = [int(op.outputs[0]) for op in g.operators]
+    b = T.flatbuffers.Builder(len(model) + 4096)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+@pytest.fixture(scope="module")
+def keyword(device_bin, models_dir, tmp_path_factory):
+    published = (models_dir / KEYWORD).read_bytes()
+    model = every_layer_out(published)
+    inputs = T.random_inputs(model, N, seed=2000)
+    got = T.device_batch(device_bin, [{"model": published, "inputs": None}, {"model": model, "inputs": inputs}],
+                         tmp_path_factory.mktemp("keyword"))
+    return published, T.oracle(model, inputs), got
+
+
+def test_keyword_scrambled_as_published_refused_by_both(keyword):
+    published, _, (refused, _) = keyword
+    with pytest.raises(RuntimeError):
+        T.runtime.Interpreter.from_bytes(published)
+    assert refused.get("error") == "ValueError", refused
+    assert "DEQUANTIZE" in refused["message"] and "int32" in refused["message"], refused
+
+
+def test_keyword_scrambled_bit_exact_with_tflite_micro(keyword):
+    _, expected, (_, got) = keyword
+    assert "error" not in got, got
+    assert got["inputs"][0]["dtype"] == "int16" and len(got["outputs"]) == 14, got
+    assert got["outputs"][-1]["dtype"] == "int16"  # SOFTMAX int8 -> int16
+    assert got["count"] == len(expected) == N
+    bad = [i for i, (e, g) in enumerate(zip(expected, got["records"])) if e != g]
+    assert not bad, f"{len(bad)} of {len(expected)} inputs' outputs differ, first at input {bad[0]}"
+    assert len(set(expected)) == N  # the inputs reach the outputs: every record differs

@@ -221,10 +221,17 @@ def pool(q, code, stride=2, padding=SAME, fsize=(3, 3), act=NONE, in_shape=(1, 9
     return c.mb.build([x], [y])
 
 
-def softmax(q, beta=1.0, shape=(3, 10), seed=0):
+def softmax(q, beta=1.0, shape=(3, 10), seed=0, out16=False, in16=False):
+    """int8 out at 1/256 and -128; out16: int16 out at 1/65536 and -32768 (TFLite Micro's fixed
+    quantization of both); in16: int16 in and out, which this runtime refuses."""
     c = Case(seed)
-    x = c.act(list(shape), q, scale=0.1 if q else None)
-    y = c.act(list(shape), q, scale=1 / 256, zp=-128)
+    if in16:
+        x = c.mb.tensor(list(shape), T.INT16, scale=0.001, zero_point=0)
+        y = c.mb.tensor(list(shape), T.INT16, scale=1 / 32768, zero_point=0)
+    else:
+        x = c.act(list(shape), q, scale=0.1 if q else None)
+        y = (c.mb.tensor(list(shape), T.INT16, scale=1 / 65536, zero_point=-32768) if out16
+             else c.act(list(shape), q, scale=1 / 256, zp=-128))
     o = S.SoftmaxOptionsT()
     o.beta = beta
     c.mb.op(OP.SOFTMAX, [x], [y], BO.SoftmaxOptions, o)
@@ -627,6 +634,9 @@ CASES["arg_max_int8_ties_first"] = lambda: arg_max(INT8, (4, 40), 1)
 for code, n in ((OP.MAXIMUM, "maximum"), (OP.MINIMUM, "minimum")):
     CASES[f"{n}_int16"] = lambda code=code: minmax(T.INT16, code, (3, 4), (4,), seed=3)
     CASES[f"{n}_int32"] = lambda code=code: minmax(INT32, code, (1, 3, 4), (3, 1), seed=4)
+# int8 in, int16 out (keyword_scrambled's last softmax)
+CASES["softmax_int8_int16_out"] = lambda: softmax(True, out16=True, shape=(2, 12), seed=1)
+CASES["softmax_int8_int16_out_beta0.3_3d"] = lambda: softmax(True, beta=0.3, out16=True, shape=(2, 3, 7), seed=2)
 CASES["conv_int8_per_tensor"] = lambda: conv(True, per_channel=False)
 CASES["depthwise_int8_per_tensor"] = lambda: conv(True, depthwise=True, per_channel=False)
 CASES["fc_int8_per_channel"] = lambda: fc(True, per_channel=True)
@@ -708,6 +718,7 @@ def prelu_per_channel_alpha():
 # Variants TFLite Micro runs (or accepts) that this runtime refuses at load, and what the error says.
 REFUSED = {
     "sub_int16": (sub_int16, ["SUB", "index 0", "int16"]),
+    "softmax_int16": (lambda: softmax(True, in16=True), ["SOFTMAX", "int8 in, int8 or int16 out"]),
     "prelu_int8_per_channel_alpha": (prelu_per_channel_alpha, ["PRELU", "one scale"]),
     "prelu_5d": (lambda: prelu(False, (1, 2, 2, 2, 3), (3,)), ["PRELU", "at most 4 dimensions"]),
     "hard_swish_int8_output_scale_too_small": (lambda: unary(True, OP.HARD_SWISH, in_scale=0.5, out_scale=0.001),

@@ -16,7 +16,7 @@ static const tfl_kernel kernels[] = {
     {TFL_OP_FULLY_CONNECTED, 2, 3, 2, 3, tfl_prepare_fully_connected, tfl_eval_fully_connected},
     {TFL_OP_AVERAGE_POOL_2D, 1, 1, 1, 2, tfl_prepare_pool, tfl_eval_pool},
     {TFL_OP_MAX_POOL_2D, 1, 1, 1, 2, tfl_prepare_pool, tfl_eval_pool},
-    {TFL_OP_SOFTMAX, 1, 1, 1, 2, tfl_prepare_softmax, tfl_eval_softmax},
+    {TFL_OP_SOFTMAX, 1, 1, 1, 0, tfl_prepare_softmax, tfl_eval_softmax},
     {TFL_OP_RELU, 1, 1, 1, 2, tfl_prepare_activation, tfl_eval_activation},
     {TFL_OP_RELU6, 1, 1, 1, 2, tfl_prepare_activation, tfl_eval_activation},
     {TFL_OP_LOGISTIC, 1, 1, 1, 2, tfl_prepare_activation, tfl_eval_activation},
