@@ -67,21 +67,26 @@ def test_arena_not_bigger_than_tflite_micro(results, name):
     assert 0 < arena <= TFLM_ARENA[name], arena
 
 
-# TFLite Micro's keyword benchmark model: QUANTIZE int16 -> int8, seven int8 SVDF layers (int16
-# time weights and state, carried from invoke to invoke), FULLY_CONNECTED, SOFTMAX int8 -> int16,
-# then DEQUANTIZE int16 -> int32, a pair TFLite Micro of today refuses at load, as this runtime
-# does. Without that last operator both run it. Its scrambled weights make every
-# FULLY_CONNECTED output (and so the softmax) the same for any input, so every operator's output
-# is made a model output and compared; the SVDF ones change with each input. The 200 inputs go
-# through one interpreter each, in order: each output also depends on the state the earlier left.
-KEYWORD = "reference/keyword_scrambled.tflite"
+# TFLite Micro's keyword benchmark models (models/README.md): QUANTIZE int16 -> int8, seven int8
+# SVDF layers (keyword_scrambled: int16 time weights and state; _8bit: int8), FULLY_CONNECTED,
+# SOFTMAX. keyword_scrambled's softmax gives int16 and its last operator is a DEQUANTIZE int16 ->
+# int32, a pair TFLite Micro of today refuses at load, as this runtime does: it runs without that
+# operator. The _8bit model ends in QUANTIZE int8 -> int32 and runs as published. Their scrambled
+# weights make every FULLY_CONNECTED output (and so the softmax) the same for any input, so every
+# operator's output is made a model output and compared; the SVDF ones change with each input.
+# The 200 inputs go through one interpreter, in order: each output also depends on the state
+# the earlier ones left.
+KEYWORD = {"keyword_scrambled": ("reference/keyword_scrambled.tflite", True),
+           "keyword_scrambled_8bit": ("reference/keyword_scrambled_8bit.tflite", False)}
 
 
-def every_layer_out(model):
-    """The model without its last operator, with every operator's output a model output."""
+def every_layer_out(model, drop_last):
+    """The model (without its last operator if drop_last) with every operator's output a model
+    output."""
     m = T.S.ModelT.InitFromPackedBuf(model, 0)
     g = m.subgraphs[0]
-    g.operators.pop()
+    if drop_last:
+        g.operators.pop()
     g.outputs = [int(op.outputs[0]) for op in g.operators]
     b = T.flatbuffers.Builder(len(model) + 4096)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")
@@ -90,28 +95,34 @@ def every_layer_out(model):
 
 @pytest.fixture(scope="module")
 def keyword(device_bin, models_dir, tmp_path_factory):
-    published = (models_dir / KEYWORD).read_bytes()
-    model = every_layer_out(published)
-    inputs = T.random_inputs(model, N, seed=2000)
-    got = T.device_batch(device_bin, [{"model": published, "inputs": None}, {"model": model, "inputs": inputs}],
-                         tmp_path_factory.mktemp("keyword"))
-    return published, T.oracle(model, inputs), got
+    jobs, expected, published = [], {}, {}
+    for seed, (name, (path, drop_last)) in enumerate(KEYWORD.items()):
+        published[name] = (models_dir / path).read_bytes()
+        model = every_layer_out(published[name], drop_last)
+        inputs = T.random_inputs(model, N, seed=2000 + seed)
+        expected[name] = T.oracle(model, inputs)
+        jobs += [{"model": published[name], "inputs": None}, {"model": model, "inputs": inputs}]
+    got = T.device_batch(device_bin, jobs, tmp_path_factory.mktemp("keyword"))
+    return {name: (published[name], expected[name], got[2 * k], got[2 * k + 1]) for k, name in enumerate(KEYWORD)}
 
 
 def test_keyword_scrambled_as_published_refused_by_both(keyword):
-    published, _, (refused, _) = keyword
+    published, _, refused, _ = keyword["keyword_scrambled"]
     with pytest.raises(RuntimeError):
         T.runtime.Interpreter.from_bytes(published)
     assert refused.get("error") == "ValueError", refused
     assert "DEQUANTIZE" in refused["message"] and "int32" in refused["message"], refused
 
 
-def test_keyword_scrambled_bit_exact_with_tflite_micro(keyword):
-    _, expected, (_, got) = keyword
+@pytest.mark.parametrize("name", KEYWORD)
+def test_keyword_bit_exact_with_tflite_micro(keyword, name):
+    published, expected, as_published, got = keyword[name]
     assert "error" not in got, got
-    assert got["inputs"][0]["dtype"] == "int16" and len(got["outputs"]) == 14, got
-    assert got["outputs"][-1]["dtype"] == "int16"  # SOFTMAX int8 -> int16
+    layers = T.S.Model.GetRootAs(published, 0).Subgraphs(0).OperatorsLength() - KEYWORD[name][1]
+    assert got["inputs"][0]["dtype"] == "int16" and len(got["outputs"]) == layers == 14 + (not KEYWORD[name][1]), got
     assert got["count"] == len(expected) == N
     bad = [i for i, (e, g) in enumerate(zip(expected, got["records"])) if e != g]
     assert not bad, f"{len(bad)} of {len(expected)} inputs' outputs differ, first at input {bad[0]}"
     assert len(set(expected)) == N  # the inputs reach the outputs: every record differs
+    if not KEYWORD[name][1]:  # runs as published, its int32 output included above
+        assert "error" not in as_published and as_published["outputs"][0]["dtype"] == "int32", as_published
