@@ -145,7 +145,7 @@ S3_TESTS := tests/device tests/e2e/test_device_sdk.py tests/e2e/test_device_bad_
 	tests/e2e/test_device_events_serial.py tests/e2e/test_device_low_heap.py \
 	tests/host/test_tflite_float_sweep.py tests/host/test_tflite_ops.py \
 	tests/host/test_tflite_models.py::test_keyword_scrambled_as_published_refused_by_both \
-	tests/host/test_tflite_models.py::test_keyword_bit_exact_with_tflite_micro
+	tests/host/test_tflite_models.py::test_reference_bit_exact_with_tflite_micro
 test-s3: setup
 	EDGEMCP_BUILD=unix-s3 $(VENV)/bin/pytest -q $(S3_TESTS)
 
