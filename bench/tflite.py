@@ -27,7 +27,9 @@ NATMOD = ROOT / "build/natmod/x64/tflite.mpy"
 BUILD_ENV = {"stock+natmod": {"MICROPYPATH": str(NATMOD.parent)}}
 MODELS = pathlib.Path(os.environ.get("EDGEMCP_MODELS", ROOT / "models"))
 OUT = ROOT / "build/bench/tflite.json"
-NAMES = ["hello_world_int8", "hello_world_float", "micro_speech_quantized", "person_detect"]
+NAMES = ["hello_world_int8", "hello_world_float", "micro_speech_quantized", "person_detect",
+         # the SVDF and LSTM references of the tests (models/README.md)
+         "reference/keyword_scrambled_8bit", "reference/lstm_example_int8", "reference/lstm_example_float"]
 # TFLite Micro's arena on x86-64 as the issue states it (the run below also measures it).
 TFLM_ARENA_ISSUE = {"hello_world_int8": 1392, "micro_speech_quantized": 7520, "person_detect": 85232}
 REPEATS = 5
@@ -188,11 +190,11 @@ def main():
                 "tflm_arena_measured": tflm_arena.get(p), "tflm_arena_issue": TFLM_ARENA_ISSUE.get(n),
             })
         print(f"\nbuild {b} ({binary})")
-        print(f"{'model':24} {'device us':>10} {'tflm us':>10} {'ratio':>7} {'arena B':>9} {'TFLM arena B':>13} {'issue':>7}")
+        print(f"{'model':34} {'device us':>10} {'tflm us':>10} {'ratio':>7} {'arena B':>9} {'TFLM arena B':>13} {'issue':>7}")
         for r in rows:
             tflm = r["tflm_arena_measured"]
             issue = r["tflm_arena_issue"]
-            print(f"{r['model']:24} {r['device_us']:>10.1f} {r['tflm_us']:>10.1f} {r['ratio']:>7.3f} {r['arena']:>9} "
+            print(f"{r['model']:34} {r['device_us']:>10.1f} {r['tflm_us']:>10.1f} {r['ratio']:>7.3f} {r['arena']:>9} "
                   f"{tflm if tflm else '-':>13} {issue if issue else '-':>7}")
         if text is not None:
             print(f"module text: {text} B ({text / 1024:.1f} KiB) = " +

@@ -8,10 +8,9 @@
 //   them (every x86_64 CPU of the last decade). Its algorithm: k = round(x * 32/ln2),
 //   r = x * 32/ln2 - k, 2**(k/32) from a 32-entry table and the exponent field, and a degree-3
 //   polynomial in r for 2**(r/32), all in double; each step "a * b + c" is one fused
-//   multiply-add (seen in the machine code). Done with separate multiplies and adds, 2 of the
-//   2**32 inputs round differently; so here each of those steps is a correctly rounded fused
-//   multiply-add emulated with exact two-sum/two-product transformations (fma() itself is no
-//   help: newlib's is a plain multiply and add).
+//   multiply-add (seen in the machine code). Done with separate multiplies and adds, as here,
+//   exactly 2 of the 2**32 inputs round differently (found by comparing this with a correctly
+//   rounded emulation of each fused step on every input): those two are answered from a table.
 // - tanhf: glibc's generic float tanh (no multiply-add version exists): tanh from expm1 of 2|x|,
 //   with a float expm1 (argument reduction by ln2 in two parts, a rational approximation in
 //   single precision); both keep the operation order below.
@@ -52,43 +51,6 @@ static double u2d(uint64_t u) {
     return d;
 }
 
-// a + b = s + *err exactly (Knuth's two-sum).
-static double two_sum(double a, double b, double *err) {
-    double s = a + b;
-    double bv = s - a;
-    *err = (a - (s - bv)) + (b - bv);
-    return s;
-}
-
-// a * b = p + *err exactly (Dekker's product with Veltkamp's split; no overflow here).
-static double two_prod(double a, double b, double *err) {
-    double p = a * b;
-    double ca = 134217729.0 * a, cb = 134217729.0 * b;
-    double ah = ca - (ca - a), al = a - ah;
-    double bh = cb - (cb - b), bl = b - bh;
-    *err = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
-    return p;
-}
-
-// a + b rounded to odd: if inexact, the neighbour with an odd last bit.
-static double add_round_odd(double a, double b) {
-    double e;
-    double s = two_sum(a, b, &e);
-    uint64_t u = d2u(s);
-    if (e != 0.0 && !(u & 1)) {
-        u += (e > 0.0) == (s > 0.0) ? 1 : (uint64_t)-1;
-    }
-    return u2d(u);
-}
-
-// a * b + c with one rounding (Boldo and Melquiond's emulation through round-to-odd).
-static double fma_exact(double a, double b, double c) {
-    double pl, sl;
-    double ph = two_prod(a, b, &pl);
-    double sh = two_sum(c, ph, &sl);
-    return sh + add_round_odd(sl, pl);
-}
-
 // 2**(i/32) as a double, minus i << 47 in its bits (so that adding k << 47 for k = i + 32m
 // gives 2**(k/32)); the values of glibc's table.
 static const uint64_t exp2_tab[32] = {
@@ -102,8 +64,16 @@ static const uint64_t exp2_tab[32] = {
     0x3fef5818dcfba487, 0x3fef7c97337b9b5f, 0x3fefa4afa2a490da, 0x3fefd0765b6e4540,
 };
 
+// The two inputs whose result the fused steps round otherwise: x, then glibc's expf(x).
+static const uint32_t exp_fused_differs[2][2] = {{0x4202422fu, 0x56fc9f1cu}, {0xc27c65d9u, 0x11fa2993u}};
+
 float tfl_expf(float x) {
     uint32_t ux = f2u(x);
+    for (int i = 0; i < 2; i++) {
+        if (ux == exp_fused_differs[i][0]) {
+            return u2f(exp_fused_differs[i][1]);
+        }
+    }
     if (((ux >> 20) & 0x7ff) >= 0x42b) {  // |x| >= 88, inf or NaN
         if (ux == 0xff800000u) {
             return 0.0f;
@@ -123,15 +93,15 @@ float tfl_expf(float x) {
     }
     const double inv_ln2_32 = 0x1.71547652b82fep+5, shift = 0x1.8p52;
     double xd = x;
-    double kd = fma_exact(inv_ln2_32, xd, shift);  // the nearest integer, in the low bits
+    double kd = inv_ln2_32 * xd + shift;  // the nearest integer, in the low bits
     uint64_t ki = d2u(kd);
     kd -= shift;
-    double r = fma_exact(inv_ln2_32, xd, -kd);
+    double r = inv_ln2_32 * xd - kd;
     double s = u2d(exp2_tab[ki & 31] + (ki << 47));
-    double z = fma_exact(0x1.c6af84b912394p-20, r, 0x1.ebfce50fac4f3p-13);
+    double z = 0x1.c6af84b912394p-20 * r + 0x1.ebfce50fac4f3p-13;
     double r2 = r * r;
-    double y = fma_exact(0x1.62e42ff0c52d6p-6, r, 1.0);
-    y = fma_exact(z, r2, y);
+    double y = 0x1.62e42ff0c52d6p-6 * r + 1.0;
+    y = z * r2 + y;
     return (float)(y * s);
 }
 
