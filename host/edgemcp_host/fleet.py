@@ -209,10 +209,13 @@ class Fleet:
     async def devices(self):
         """The fleet report: one row per device, device_info asked anew of those that are up."""
         links = sorted(self.bridge.links.values(), key=lambda lk: lk.name)
+        # one moment's states: a row says "up" only if its device was up when its report was asked
+        # (one that comes up meanwhile shows its earlier state, not "up" without a report)
+        states = {lk.name: lk.state for lk in links}
         gate = asyncio.Semaphore(self.concurrency)
 
         async def ask(link):
-            if link.state != "up" or not any(t.get("name") == "device_info" for t in link.tools):
+            if states[link.name] != "up" or not any(t.get("name") == "device_info" for t in link.tools):
                 return
             async with gate:
                 try:
@@ -226,12 +229,12 @@ class Fleet:
                 self.reports[link.name] = (info, time.time())
 
         await asyncio.gather(*(ask(lk) for lk in links))
-        return [self._row(lk) for lk in links]
+        return [self._row(lk, states[lk.name]) for lk in links]
 
-    def _row(self, link):
+    def _row(self, link, state):
         info, at = self.reports.get(link.name, ({}, None))
         si = link.server_info or {}
-        row = {"device": link.name, "kind": link.transport.kind, "state": link.state,
+        row = {"device": link.name, "kind": link.transport.kind, "state": state,
                "board": info.get("board"), "firmware": info.get("firmware") or si.get("version"),
                "last_seen": _iso(link.last_seen), "reported_at": _iso(at), "tools": len(link.tools),
                "last_error": link.last_error}
