@@ -83,9 +83,18 @@ static void svdf_q(const tfl_interp *it, const tfl_op *op) {
             uint32_t acc = (uint32_t)bias[u];
             for (int r = u * rank; r < (u + 1) * rank; r++) {
                 uint32_t t = 0;
-                for (int j = 0; j < memory; j++) {
-                    int32_t w = int_at(wt, (uint32_t)r * memory + j);
-                    t += (uint32_t)w * (uint32_t)(int_at(state, ((uint32_t)b * filters + r) * memory + j) - op->w_off);
+                size_t w0 = (size_t)r * memory, s0 = ((size_t)b * filters + r) * memory;
+                if (s16) {  // a loop per type: no per-element type dispatch
+                    const int16_t *w = (const int16_t *)(const void *)wt->data + w0;
+                    const int16_t *sp = (const int16_t *)(const void *)state->data + s0;
+                    for (int j = 0; j < memory; j++) {
+                        t += (uint32_t)w[j] * (uint32_t)(sp[j] - op->w_off);
+                    }
+                } else {
+                    const int8_t *w = (const int8_t *)wt->data + w0, *sp = (const int8_t *)state->data + s0;
+                    for (int j = 0; j < memory; j++) {
+                        t += (uint32_t)w[j] * (uint32_t)(sp[j] - op->w_off);
+                    }
                 }
                 acc += t;
             }
