@@ -386,19 +386,40 @@ async def stop_peers(servers):
                 await proc.wait()
 
 
-def tree_cpu(pid):
-    """CPU seconds (user + system) of a process and of its descendants, living or reaped (Linux)."""
-    stats, tick = {}, os.sysconf("SC_CLK_TCK")
+def proc_table():
+    """pid -> (parent pid, CPU seconds: user + system, with reaped children's) of every process
+    (Linux)."""
+    table, tick = {}, os.sysconf("SC_CLK_TCK")
     for d in os.listdir("/proc"):
         with contextlib.suppress(OSError, ValueError):
             f = pathlib.Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
-            stats[int(d)] = (int(f[1]), sum(int(x) for x in f[11:15]) / tick)  # ppid; utime stime cutime cstime
-    total, todo = 0.0, [pid]
+            table[int(d)] = (int(f[1]), sum(int(x) for x in f[11:15]) / tick)  # ppid; utime stime cutime cstime
+    return table
+
+
+def tree(pid, table):
+    """pid and its living descendants."""
+    found, todo = [], [pid]
     while todo:
         p = todo.pop()
-        total += stats.get(p, (0, 0.0))[1]
-        todo += [c for c, (ppid, _) in stats.items() if ppid == p]
-    return total
+        found.append(p)
+        todo += [c for c, (ppid, _) in table.items() if ppid == p]
+    return found
+
+
+def tree_cpu(pid):
+    """CPU seconds of a process and of its descendants, living or reaped."""
+    table = proc_table()
+    return sum(table.get(p, (0, 0.0))[1] for p in tree(pid, table))
+
+
+async def settle(pid, before, timeout=3.0):
+    """Until a server's process tree is down to `before` processes again: supergateway ends the
+    device process it starts for each 2026-07-28 request after answering, and the next server's
+    slice should not run beside those exits."""
+    deadline = time.monotonic() + timeout
+    while len(tree(pid, proc_table())) > before and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
 
 
 def summarize(lat, wall):
@@ -478,10 +499,13 @@ async def peer_rounds(tmp):
                         for n in order:
                             if n in failed:
                                 continue
-                            before = tree_cpu(servers[n][0].pid), clients_cpu()
+                            pid = servers[n][0].pid
+                            procs_before = len(tree(pid, proc_table()))
+                            before = tree_cpu(pid), clients_cpu()
                             got = await ask("run", ids=sets[n]["ids"], per=PEER_CALLS // k // SLICES)
+                            await settle(pid, procs_before)
                             if ok(n, got, where):
-                                cpu[n] += tree_cpu(servers[n][0].pid) - before[0]
+                                cpu[n] += tree_cpu(pid) - before[0]
                                 client_cpu[n] += clients_cpu() - before[1]
                                 lat[n] += got["lat"]
                                 wall[n] += got["wall"]
