@@ -140,10 +140,22 @@ def run(args):
             await bridge.stop()
 
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=event_loop) as runner:
+            runner.run(main())
     except asyncio.CancelledError:  # SIGTERM: everything was stopped on the way out
         pass
     return 0
+
+
+def event_loop():
+    """uvloop's event loop where it is installed (the package depends on it but on Windows, which
+    it does not support), else asyncio's: each call the bridge relays crosses the loop several
+    times (HTTP, the SDK's streams, the device's line), and uvloop's turns cost less."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def stop_on_sigterm():
