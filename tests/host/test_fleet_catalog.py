@@ -161,6 +161,21 @@ def test_devices_report_asks_device_info_of_devices_that_are_up():
     assert down["state"] == "down" and down["board"] is None and down["heap_free"] is None
 
 
+def test_devices_report_rows_keep_the_state_they_were_asked_in():
+    # b comes up while a's device_info is answered: its row says what it was when asked (down),
+    # not "up" without a report
+    def answer(link, method, params):
+        b.links["b"].state = "up"
+        return default_answer(link, method, params)
+    b, _ = fleet_of({"a": [ECHO, INFO], "b": [ECHO, INFO]}, answer=answer)
+    b.links["b"].state = "down"
+    rows = {r["device"]: r for r in asyncio.run(b.fleet.devices())}
+    assert rows["a"]["state"] == "up" and rows["a"]["heap_free"] == 1000
+    assert rows["b"]["state"] == "down" and rows["b"]["heap_free"] is None
+    again = {r["device"]: r for r in asyncio.run(b.fleet.devices())}  # asked now that it is up
+    assert again["b"]["state"] == "up" and again["b"]["heap_free"] == 1000
+
+
 def test_no_device_named_fleet():
     with pytest.raises(ValueError, match="fleet"):
         Bridge([make_link("fleet=virtual", 1)])
